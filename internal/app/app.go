@@ -1,0 +1,220 @@
+// Package app is hookd's composition root: it wires configuration, the
+// database pool, migrations, the River client and the HTTP server together
+// and owns their lifecycle. Nothing imports it but cmd/hookd and tests.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/hookd/hookd/db"
+	"github.com/hookd/hookd/internal/api"
+	"github.com/hookd/hookd/internal/config"
+	"github.com/hookd/hookd/internal/jobs"
+	"github.com/hookd/hookd/internal/store"
+)
+
+// Config configures New.
+type Config struct {
+	// Config is the environment configuration. Required; DatabaseURL must be
+	// set.
+	Config *config.Config
+	// Logger is the process logger. Required.
+	Logger *slog.Logger
+	// InstanceID names this instance in River (leader election, job
+	// attempts). Default: hostname-pid.
+	InstanceID string
+}
+
+// App is one running hookd instance.
+type App struct {
+	cfg        *config.Config
+	logger     *slog.Logger
+	instanceID string
+	pool       *pgxpool.Pool
+	river      *river.Client[pgx.Tx]
+	api        *api.Server
+	httpServer *http.Server
+	listener   net.Listener
+	serveErr   chan error
+	stopOnce   sync.Once
+}
+
+// New connects, migrates (unless disabled) and builds every component. It
+// starts nothing; call Start.
+func New(ctx context.Context, c *Config) (*App, error) {
+	if c.Config == nil || c.Logger == nil {
+		return nil, errors.New("app: Config and Logger are required")
+	}
+	cfg := c.Config
+	a := &App{cfg: cfg, logger: c.Logger, instanceID: c.InstanceID, serveErr: make(chan error, 1)}
+	if a.instanceID == "" {
+		host, _ := os.Hostname()
+		a.instanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	// Connect first: a wrong URL or an unreachable server is reported as
+	// such, not as a migration failure.
+	pool, err := store.Open(ctx, &store.PoolConfig{URL: cfg.DatabaseURL, MaxConns: int32(cfg.DBPoolMax)})
+	if err != nil {
+		return nil, err
+	}
+	a.pool = pool
+	if cfg.AutoMigrate {
+		if err := db.MigrateUp(ctx, cfg.DatabaseURL, nil); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+
+	a.river, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
+		ID:     a.instanceID,
+		Logger: c.Logger.With(slog.String("component", "river")),
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 50},
+		},
+		Workers: jobs.Workers(nil),
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("creating River client: %w", err)
+	}
+
+	a.api, err = api.NewServer(&api.Config{
+		Logger:       c.Logger,
+		MaxBodyBytes: cfg.MaxPayloadSize,
+		Health: map[string]api.HealthFunc{
+			"database": a.databaseHealth,
+			"river":    a.riverHealth,
+		},
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	a.httpServer = &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// Pool is the instance's database pool.
+func (a *App) Pool() *pgxpool.Pool { return a.pool }
+
+// River is the instance's River client.
+func (a *App) River() *river.Client[pgx.Tx] { return a.river }
+
+// Addr is the address the HTTP server listens on (after Start).
+func (a *App) Addr() string {
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
+
+// Start listens and starts the River client. A port already in use fails
+// here, before anything runs.
+func (a *App) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", a.cfg.Addr(), err)
+	}
+	a.listener = ln
+	// River's work context must outlive the request that started us; Stop
+	// ends it.
+	if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return fmt.Errorf("starting River: %w", err)
+	}
+	go func() {
+		err := a.httpServer.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		a.serveErr <- err
+	}()
+	a.logger.InfoContext(ctx, "hookd listening", slog.String("addr", ln.Addr().String()),
+		slog.String("instance", a.instanceID))
+	return nil
+}
+
+// Wait blocks until ctx is done or the HTTP server fails.
+func (a *App) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-a.serveErr:
+		return err
+	}
+}
+
+// Stop drains HTTP, stops River (cancelling jobs still running after the
+// shutdown timeout; River retries them later, so nothing is lost), and closes
+// the pool. It is safe to call more than once.
+func (a *App) Stop(ctx context.Context) error {
+	var errs []error
+	a.stopOnce.Do(func() {
+		timeout := a.cfg.ShutdownTimeout
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		if a.listener != nil {
+			if err := a.httpServer.Shutdown(shutdownCtx); err != nil {
+				errs = append(errs, fmt.Errorf("draining HTTP: %w", err))
+				_ = a.httpServer.Close()
+			}
+		}
+		if err := a.river.Stop(shutdownCtx); err != nil {
+			a.logger.Warn("River did not stop in time; cancelling running jobs", slog.Any("error", err))
+			hardCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := a.river.StopAndCancel(hardCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, fmt.Errorf("stopping River: %w", err))
+			}
+		}
+		a.pool.Close()
+	})
+	return errors.Join(errs...)
+}
+
+func (a *App) databaseHealth(ctx context.Context) (map[string]any, error) {
+	start := time.Now()
+	if err := store.Ping(ctx, a.pool); err != nil {
+		return nil, err
+	}
+	return map[string]any{"response_time_ms": time.Since(start).Milliseconds()}, nil
+}
+
+func (a *App) riverHealth(ctx context.Context) (map[string]any, error) {
+	details := map[string]any{"instance": a.instanceID}
+	select {
+	case <-a.river.Stopped():
+		return details, errors.New("River client is stopped")
+	default:
+	}
+	leader, err := store.RiverLeader(ctx, a.pool)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		details["leader"] = nil
+	case err != nil:
+		return details, err
+	default:
+		details["leader"] = leader
+		details["is_leader"] = leader == a.instanceID
+	}
+	return details, nil
+}
