@@ -352,7 +352,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		"wal_level = logical",
 		"max_replication_slots = 64",
 		"max_wal_senders = 64",
-		"max_connections = 400",
+		"max_connections = 1000",
 		"shared_buffers = 128MB",
 		"log_min_messages = warning",
 		"log_min_error_statement = panic",
