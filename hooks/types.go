@@ -230,3 +230,23 @@ type WebSocketService interface {
 	// Broadcast sends message to every matching client on every instance.
 	Broadcast(ctx context.Context, message any, filter *BroadcastFilter) error
 }
+
+// Permission is one role's right to one action on one collection
+// (a row of Directus's directus_permissions).
+type Permission struct {
+	// Role is the role id; "" for the public role.
+	Role       string `json:"role"`
+	Collection string `json:"collection"`
+	// Action is create, read, update or delete.
+	Action string `json:"action"`
+	// Permissions is the item rule, a Directus filter (may use
+	// $CURRENT_USER, $CURRENT_ROLE, $NOW); nil = every item.
+	Permissions map[string]any `json:"permissions"`
+	// Validation is a filter the written item must satisfy (create/update);
+	// nil = none.
+	Validation map[string]any `json:"validation"`
+	// Presets are default values merged into created/updated items.
+	Presets map[string]any `json:"presets"`
+	// Fields the role may read or write; ["*"] = all.
+	Fields []string `json:"fields"`
+}
