@@ -30,9 +30,10 @@ type Config struct {
 	// Health lists the checks behind GET /server/health, by name. The
 	// "database" check failing makes the endpoint answer 503.
 	Health map[string]HealthFunc
-	// Mount is called with the router after the built-in routes, to add
-	// resource routes (items, auth, websocket, extension routes).
-	Mount []func(r chi.Router)
+	// Mount is called with the server and its router after the built-in
+	// routes, to add resource routes (items, auth, websocket, extension
+	// routes); handlers use s.Handle so errors go through s.WriteError.
+	Mount []func(s *Server, r chi.Router)
 	// Middlewares are added after the built-in middleware and before routes.
 	Middlewares []func(http.Handler) http.Handler
 }
@@ -70,7 +71,7 @@ func NewServer(cfg *Config) (*Server, error) {
 		r.Get("/health", s.Handle(s.serverHealth))
 	})
 	for _, mount := range cfg.Mount {
-		mount(r)
+		mount(s, r)
 	}
 	s.router = r
 	return s, nil
