@@ -23,6 +23,7 @@ import (
 	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/config"
 	"github.com/hookd/hookd/internal/jobs"
+	"github.com/hookd/hookd/internal/schema"
 	"github.com/hookd/hookd/internal/store"
 )
 
@@ -45,6 +46,7 @@ type App struct {
 	instanceID string
 	pool       *pgxpool.Pool
 	river      *river.Client[pgx.Tx]
+	schema     *schema.Loader
 	api        *api.Server
 	httpServer *http.Server
 	listener   net.Listener
@@ -76,6 +78,13 @@ func New(ctx context.Context, c *Config) (*App, error) {
 			pool.Close()
 			return nil, err
 		}
+	}
+
+	a.schema, err = schema.NewLoader(&schema.Config{Pool: pool, Schema: cfg.DBSchema,
+		Logger: c.Logger.With(slog.String("component", "schema"))})
+	if err != nil {
+		pool.Close()
+		return nil, err
 	}
 
 	a.river, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
@@ -116,6 +125,9 @@ func New(ctx context.Context, c *Config) (*App, error) {
 // Pool is the instance's database pool.
 func (a *App) Pool() *pgxpool.Pool { return a.pool }
 
+// Schema keeps the instance's collections snapshot (getSchema()) fresh.
+func (a *App) Schema() *schema.Loader { return a.schema }
+
 // River is the instance's River client.
 func (a *App) River() *river.Client[pgx.Tx] { return a.river }
 
@@ -135,10 +147,16 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("listening on %s: %w", a.cfg.Addr(), err)
 	}
 	a.listener = ln
+	// The first snapshot must exist before any request or job needs it.
+	if err := a.schema.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("loading schema: %w", err)
+	}
 	// River's work context must outlive the request that started us; Stop
 	// ends it.
 	if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
+		a.schema.Stop()
 		return fmt.Errorf("starting River: %w", err)
 	}
 	go func() {
@@ -186,6 +204,7 @@ func (a *App) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("stopping River: %w", err))
 			}
 		}
+		a.schema.Stop()
 		a.pool.Close()
 	})
 	return errors.Join(errs...)
