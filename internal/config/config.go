@@ -91,9 +91,6 @@ type Config struct {
 	// Extensions lists compiled-in hook extension ids to enable; empty means
 	// all. Env EXTENSIONS (comma-separated).
 	Extensions []string
-
-	// CaptureMode is outbox|wal. Env CAPTURE_MODE, default outbox.
-	CaptureMode string
 }
 
 // Websockets mirrors Directus's WEBSOCKETS_* settings.
@@ -173,7 +170,6 @@ func Load(getenv Getenv) (*Config, error) {
 		},
 		ExtensionsPath: r.str("EXTENSIONS_PATH", "./extensions"),
 		Extensions:     r.list("EXTENSIONS"),
-		CaptureMode:    r.oneOf("CAPTURE_MODE", "outbox", "outbox", "wal"),
 	}
 	if !strings.HasPrefix(c.Websockets.RESTPath, "/") {
 		r.fail("WEBSOCKETS_REST_PATH", c.Websockets.RESTPath, "must start with /")

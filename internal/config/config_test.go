@@ -29,7 +29,6 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, c.Websockets.HeartbeatPeriod)
 	require.True(t, c.SecretGenerated)
 	require.Len(t, c.Secret, 64)
-	require.Equal(t, "outbox", c.CaptureMode)
 }
 
 func TestLoadValues(t *testing.T) {
