@@ -1,0 +1,40 @@
+-- name: EventAppend
+-- Appends a batch of events in one statement (one row per element of the
+-- parallel arrays, in array order) and returns their ids in that order. The
+-- jsonb columns arrive as text so that SQL NULL and JSON null stay distinct.
+INSERT INTO hookd_event (name, scope, action, collection, item_key, data, old_data, payload, accountability, origin)
+SELECT u.name, u.scope, u.action, u.collection, u.item_key::jsonb, u.data::jsonb, u.old_data::jsonb,
+       u.payload::jsonb, u.accountability::jsonb, u.origin
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[])
+     WITH ORDINALITY AS u(name, scope, action, collection, item_key, data, old_data, payload, accountability,
+                          origin, ord)
+ORDER BY u.ord
+RETURNING id;
+
+-- name: EventsByIDs
+-- The events with the given ids, in log order (tx_id, id).
+SELECT id, tx_id, name, scope, action, collection, item_key, data, old_data, payload, accountability, origin,
+       created_at
+FROM hookd_event
+WHERE id = ANY($1::bigint[])
+ORDER BY tx_id, id;
+
+-- name: EventsAfter
+-- Events strictly after the cursor ($1 = tx_id, $2 = id) in (tx_id, id)
+-- order, limited to transactions below the current snapshot's xmin: every
+-- such transaction has finished, so no row can later appear behind a cursor
+-- taken from this result (see db/migrations/00002_event_log.sql). $3 is the
+-- page size.
+SELECT id, tx_id, name, scope, action, collection, item_key, data, old_data, payload, accountability, origin,
+       created_at
+FROM hookd_event
+WHERE (tx_id, id) > ($1::xid8, $2::bigint)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id, id
+LIMIT $3;
+
+-- name: EventsHorizon
+-- The cursor a new reader starts from to see only events committed from now
+-- on: everything below the snapshot's xmin is finished and can be skipped.
+SELECT pg_snapshot_xmin(pg_current_snapshot());
