@@ -14,14 +14,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/hookd/hookd/db"
+	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/api"
 	"github.com/hookd/hookd/internal/config"
+	"github.com/hookd/hookd/internal/event"
 	"github.com/hookd/hookd/internal/jobs"
 	"github.com/hookd/hookd/internal/schema"
 	"github.com/hookd/hookd/internal/store"
@@ -37,6 +40,9 @@ type Config struct {
 	// InstanceID names this instance in River (leader election, job
 	// attempts). Default: hostname-pid.
 	InstanceID string
+	// Extensions are the compiled-in hook extensions (cmd/hookd's list);
+	// config EXTENSIONS enables a subset by id.
+	Extensions []hooks.Extension
 }
 
 // App is one running hookd instance.
@@ -47,6 +53,7 @@ type App struct {
 	pool       *pgxpool.Pool
 	river      *river.Client[pgx.Tx]
 	schema     *schema.Loader
+	bus        *event.Bus
 	api        *api.Server
 	httpServer *http.Server
 	listener   net.Listener
@@ -87,19 +94,35 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		return nil, err
 	}
 
+	// Hooks: every extension registers now; init events run as the
+	// server is assembled (app.before … app.after, as Directus's app.js).
+	a.bus, err = event.NewBus(ctx, &event.BusConfig{Extensions: c.Extensions, Enabled: cfg.Extensions, Pool: pool,
+		Logger: c.Logger.With(slog.String("component", "hooks"))})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	a.bus.Services().SetSchema(a.schema.Load)
+	a.bus.Init(ctx, "app.before", hooks.Meta{})
+	workers, err := jobs.Workers(&jobs.Config{Bus: a.bus, Logger: c.Logger.With(slog.String("component", "hooks"))})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+
 	a.river, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
-		ID:     a.instanceID,
-		Logger: c.Logger.With(slog.String("component", "river")),
-		Queues: map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: 50},
-		},
-		Workers: jobs.Workers(nil),
+		ID:           a.instanceID,
+		Logger:       c.Logger.With(slog.String("component", "river")),
+		Queues:       jobs.Queues(a.bus, 50),
+		Workers:      workers,
+		PeriodicJobs: jobs.PeriodicJobs(a.bus),
 	})
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("creating River client: %w", err)
 	}
 
+	hookMWBefore, hookMWAfter := a.bus.InitMiddlewares(ctx)
 	a.api, err = api.NewServer(&api.Config{
 		Logger:       c.Logger,
 		MaxBodyBytes: cfg.MaxPayloadSize,
@@ -107,11 +130,19 @@ func New(ctx context.Context, c *Config) (*App, error) {
 			"database": a.databaseHealth,
 			"river":    a.riverHealth,
 		},
+		Middlewares: append(hookMWBefore, hookMWAfter...),
+		Mount: []func(*api.Server, chi.Router){
+			hookRoutes(ctx, a.bus, "routes.before"),
+			hookRoutes(ctx, a.bus, "routes.custom.before"),
+			hookRoutes(ctx, a.bus, "routes.custom.after"),
+			hookRoutes(ctx, a.bus, "routes.after"),
+		},
 	})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
+	a.bus.Init(ctx, "app.after", hooks.Meta{})
 	a.httpServer = &http.Server{
 		Handler:           a.api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -124,6 +155,16 @@ func New(ctx context.Context, c *Config) (*App, error) {
 
 // Pool is the instance's database pool.
 func (a *App) Pool() *pgxpool.Pool { return a.pool }
+
+// Bus is the instance's hook bus (the item service runs filters and
+// enqueues actions through it; wire services with Bus().Services()).
+func (a *App) Bus() *event.Bus { return a.bus }
+
+// hookRoutes runs the init hooks of a routes.* event with the router.
+func hookRoutes(ctx context.Context, bus *event.Bus, name string) func(*api.Server, chi.Router) {
+	mount := bus.MountInit(ctx, name)
+	return func(_ *api.Server, r chi.Router) { mount(r) }
+}
 
 // Schema keeps the instance's collections snapshot (getSchema()) fresh.
 func (a *App) Schema() *schema.Loader { return a.schema }
@@ -168,6 +209,8 @@ func (a *App) Start(ctx context.Context) error {
 	}()
 	a.logger.InfoContext(ctx, "hookd listening", slog.String("addr", ln.Addr().String()),
 		slog.String("instance", a.instanceID))
+	a.bus.Emit(ctx, []string{"server.start"}, hooks.Meta{Extra: map[string]any{
+		"server": a.httpServer, "addr": ln.Addr().String(), "instance": a.instanceID}}, hooks.EventContext{})
 	return nil
 }
 
@@ -191,6 +234,10 @@ func (a *App) Stop(ctx context.Context) error {
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
 		if a.listener != nil {
+			a.bus.Emit(shutdownCtx, []string{"server.stop"}, hooks.Meta{Extra: map[string]any{
+				"server": a.httpServer, "instance": a.instanceID}}, hooks.EventContext{})
+		}
+		if a.listener != nil {
 			if err := a.httpServer.Shutdown(shutdownCtx); err != nil {
 				errs = append(errs, fmt.Errorf("draining HTTP: %w", err))
 				_ = a.httpServer.Close()
@@ -203,6 +250,10 @@ func (a *App) Stop(ctx context.Context) error {
 			if err := a.river.StopAndCancel(hardCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				errs = append(errs, fmt.Errorf("stopping River: %w", err))
 			}
+		}
+		// Live actions (server.stop, request.*, …) may still use the pool.
+		if err := a.bus.Drain(shutdownCtx); err != nil {
+			a.logger.Warn("live action hooks still running at shutdown", slog.Any("error", err))
 		}
 		a.schema.Stop()
 		a.pool.Close()
