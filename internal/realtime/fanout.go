@@ -1,0 +1,510 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/store"
+)
+
+// pageSize is how many events or broadcasts one read takes.
+const pageSize = 500
+
+// listen keeps a LISTEN connection open outside the pool, reconnecting with
+// backoff. Every notification, and every (re)connection, triggers a read.
+func (h *Hub) listen() {
+	defer h.wg.Done()
+	backoff := 100 * time.Millisecond
+	for h.ctx.Err() == nil {
+		connected, err := h.listenOnce()
+		if h.ctx.Err() != nil {
+			return
+		}
+		if connected {
+			backoff = 100 * time.Millisecond
+		}
+		h.logger.Warn("realtime LISTEN connection lost; reconnecting (events are still read by polling)",
+			slog.Any("error", err), slog.Duration("retry_in", backoff))
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (h *Hub) listenOnce() (bool, error) {
+	cc := h.cfg.Pool.Config().ConnConfig.Copy()
+	if cc.RuntimeParams == nil {
+		cc.RuntimeParams = map[string]string{}
+	}
+	cc.RuntimeParams["application_name"] = ListenerApplicationName(h.cfg.InstanceID)
+	conn, err := pgx.ConnectConfig(h.ctx, cc)
+	if err != nil {
+		return false, fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if err := store.RealtimeListen(h.ctx, conn); err != nil {
+		return false, err
+	}
+	// Whatever was committed while we were not listening.
+	h.kick()
+	for {
+		if _, err := conn.WaitForNotification(h.ctx); err != nil {
+			return true, err
+		}
+		h.kick()
+	}
+}
+
+// ListenerApplicationName is the application_name of an instance's LISTEN
+// connection (visible in pg_stat_activity).
+func ListenerApplicationName(instanceID string) string { return "hookd-realtime-" + instanceID }
+
+// notifyLoop turns Wake calls into NOTIFYs: calls arriving while one is in
+// flight are coalesced into the next.
+func (h *Hub) notifyLoop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.wakeCh:
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+		if err := store.RealtimeWake(ctx, h.cfg.Pool); err != nil && h.ctx.Err() == nil {
+			// Other instances still poll; nothing is lost, only delayed.
+			h.logger.Warn("realtime wake-up failed", slog.Any("error", err))
+		}
+		cancel()
+	}
+}
+
+// follow reads the event log and the broadcasts when kicked and at every
+// poll interval, and prunes old broadcasts now and then.
+func (h *Hub) follow() {
+	defer h.wg.Done()
+	poll := time.NewTicker(h.cfg.PollInterval)
+	defer poll.Stop()
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-prune.C:
+			ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
+			if _, err := store.BroadcastPrune(ctx, h.cfg.Pool, h.cfg.BroadcastRetention); err != nil && h.ctx.Err() == nil {
+				h.logger.Warn("pruning realtime broadcasts failed", slog.Any("error", err))
+			}
+			cancel()
+			continue
+		case <-h.kickCh:
+		case <-poll.C:
+		}
+		h.catchUp()
+	}
+}
+
+func (h *Hub) catchUp() {
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		events, err := store.EventsAfter(ctx, h.cfg.Pool, h.eventCursor, pageSize)
+		if err != nil {
+			if h.ctx.Err() == nil {
+				h.logger.Warn("reading the event log failed; retrying at the next poll", slog.Any("error", err))
+			}
+			break
+		}
+		if len(events) == 0 {
+			break
+		}
+		if err := h.dispatch(ctx, events); err != nil {
+			// The cursor stays: the same events are tried again.
+			h.logger.Warn("realtime dispatch failed; retrying at the next poll", slog.Any("error", err))
+			break
+		}
+		h.eventCursor = events[len(events)-1].Cursor()
+		if len(events) < pageSize {
+			break
+		}
+	}
+	for ctx.Err() == nil {
+		bs, err := store.BroadcastsAfter(ctx, h.cfg.Pool, h.broadcastCursor, pageSize)
+		if err != nil {
+			if h.ctx.Err() == nil {
+				h.logger.Warn("reading broadcasts failed; retrying at the next poll", slog.Any("error", err))
+			}
+			break
+		}
+		for i := range bs {
+			h.deliverBroadcast(&bs[i])
+		}
+		if len(bs) > 0 {
+			last := bs[len(bs)-1]
+			h.broadcastCursor = store.BroadcastCursor{TxID: last.TxID, ID: last.ID}
+		}
+		if len(bs) < pageSize {
+			break
+		}
+	}
+}
+
+func (h *Hub) deliverBroadcast(b *store.Broadcast) {
+	h.mu.RLock()
+	clients := make([]*client, 0, len(h.clients))
+	for c := range h.clients {
+		clients = append(clients, c)
+	}
+	h.mu.RUnlock()
+	for _, c := range clients {
+		if b.TargetUser != "" || b.TargetRole != "" {
+			acc := c.Accountability()
+			if b.TargetUser != "" && acc.User != b.TargetUser || b.TargetRole != "" && acc.Role != b.TargetRole {
+				continue
+			}
+		}
+		_ = c.enqueue(b.Message)
+	}
+}
+
+// heartbeat pings every client each period and closes those that sent no
+// (non-auth) message during the period after the previous ping.
+func (h *Hub) heartbeat() {
+	defer h.wg.Done()
+	ws := h.cfg.Websockets
+	if !ws.HeartbeatEnabled {
+		return
+	}
+	ticker := time.NewTicker(ws.HeartbeatPeriod)
+	defer ticker.Stop()
+	ping := []byte(`{"type":"ping"}`)
+	var pinged []*client
+	var pingedAt int64
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		for _, c := range pinged {
+			if c.lastActive.Load() < pingedAt {
+				c.closeWith(websocket.CloseNormalClosure, "heartbeat timeout", false)
+			}
+		}
+		h.mu.RLock()
+		pinged = pinged[:0]
+		for c := range h.clients {
+			pinged = append(pinged, c)
+		}
+		h.mu.RUnlock()
+		pingedAt = time.Now().UnixNano()
+		for _, c := range pinged {
+			_ = c.enqueue(ping)
+		}
+	}
+}
+
+// dispatch delivers a page of events to this instance's subscribers.
+func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
+	var d *dispatcher
+	for _, e := range events {
+		subs := h.subscriptionsFor(e.Collection)
+		if len(subs) == 0 {
+			continue
+		}
+		if d == nil {
+			schema, err := h.cfg.Schema(ctx)
+			if err != nil {
+				return fmt.Errorf("loading the schema: %w", err)
+			}
+			d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[string]*permEntry{},
+				audiences: map[string]*audience{}, reads: map[string]*readResult{}, encoded: map[string][]byte{}}
+		}
+		d.event(e, subs)
+	}
+	return nil
+}
+
+// dispatcher holds what one page of events shares between subscribers:
+// permissions per role, compiled rules, database reads, encoded rows.
+type dispatcher struct {
+	h         *Hub
+	ctx       context.Context
+	schema    *hooks.Schema
+	perms     map[string]*permEntry
+	audiences map[string]*audience
+	reads     map[string]*readResult
+	encoded   map[string][]byte
+}
+
+type permEntry struct {
+	perm *hooks.Permission // nil = no read access
+	err  error
+}
+
+// audience is what one kind of subscriber (admin, or a role and, when its
+// rule mentions the user, a user) may read of one collection.
+type audience struct {
+	key  string
+	deny bool
+	// rule is the item rule as a predicate; nil = every row.
+	rule        func(hooks.Item) bool
+	ruleNeedsDB bool
+	// fields allowed; nil = all.
+	fields map[string]bool
+}
+
+type readResult struct {
+	items []hooks.Item
+	err   error
+}
+
+func (d *dispatcher) event(e *store.Event, subs []*subscription) {
+	col := d.schema.Collections[e.Collection]
+	if col == nil {
+		return
+	}
+	action := e.Action
+	if action != "create" && action != "update" && action != "delete" {
+		return
+	}
+	var key any
+	if len(e.ItemKey) > 0 {
+		_ = json.Unmarshal(e.ItemKey, &key)
+	}
+	raw := e.Data
+	if action == "delete" {
+		raw = e.OldData
+	}
+	var image hooks.Item
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &image); err != nil {
+			d.h.logger.Warn("realtime: event row image is not an object", slog.Int64("event", e.ID), slog.Any("error", err))
+			image = nil
+		}
+	}
+	for _, s := range subs {
+		d.deliverSafely(s, e, col, action, key, image)
+	}
+}
+
+// deliverSafely keeps one subscriber's failure from stopping the others.
+func (d *dispatcher) deliverSafely(s *subscription, e *store.Event, col *hooks.Collection, action string, key any, image hooks.Item) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.h.logger.Error("realtime: delivering an event panicked", slog.String("client", s.client.uid),
+				slog.Int64("event", e.ID), slog.Any("panic", r))
+		}
+	}()
+	if err := d.deliver(s, e, col, action, key, image); err != nil {
+		d.h.logger.Warn("realtime: delivering an event failed", slog.String("client", s.client.uid),
+			slog.Int64("event", e.ID), slog.Any("error", err))
+	}
+}
+
+func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collection, action string, key any, image hooks.Item) error {
+	if s.event != "" && s.event != action {
+		return nil
+	}
+	if s.hasItem && keyString(key) != s.itemKey {
+		return nil
+	}
+	acc := s.client.Accountability()
+	aud, err := d.audience(acc, col)
+	if err != nil {
+		return err
+	}
+	if aud.deny {
+		return nil
+	}
+	if action == "delete" {
+		// Only keys are sent, so fields do not matter, but the old row must
+		// be provably readable and inside the filter: a deleted row cannot
+		// be read back, so a rule that needs the database withholds it.
+		if aud.ruleNeedsDB || s.filterNeedsDB {
+			return nil
+		}
+		if image == nil && (aud.rule != nil || s.filter != nil) {
+			return nil
+		}
+		if image != nil && (aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image)) {
+			return nil
+		}
+		data := d.encode("key\x00"+string(e.ItemKey), func() any { return []any{key} })
+		s.deliver(s.eventFrame(action, data))
+		return nil
+	}
+
+	if aud.ruleNeedsDB || s.filterNeedsDB || s.fieldsNeedDB || image == nil {
+		items, err := d.read(s, aud, acc, e, key)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		var payload any = items
+		if s.hasItem {
+			payload = items[0]
+		}
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return fmt.Errorf("encoding event data: %w", err)
+		}
+		s.deliver(s.eventFrame(action, b))
+		return nil
+	}
+	if aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image) {
+		return nil
+	}
+	shape := "array"
+	if s.hasItem {
+		shape = "object"
+	}
+	data := d.encode(fmt.Sprintf("row\x00%d\x00%s\x00%s\x00%s", e.ID, aud.key, s.fieldsKey, shape), func() any {
+		row := project(image, aud.fields, s.fields)
+		if s.hasItem {
+			return row
+		}
+		return []hooks.Item{row}
+	})
+	s.deliver(s.eventFrame(action, data))
+	return nil
+}
+
+// encode memoises the JSON of a value shared by many subscribers.
+func (d *dispatcher) encode(key string, build func() any) []byte {
+	if b, ok := d.encoded[key]; ok {
+		return b
+	}
+	b, err := json.Marshal(build())
+	if err != nil {
+		b = []byte("null")
+	}
+	d.encoded[key] = b
+	return b
+}
+
+// read is the fallback for rules, filters or fields that need the database:
+// one ReadMany per (audience, query, event), shared by every subscriber
+// with the same ones, under the subscriber's accountability.
+func (d *dispatcher) read(s *subscription, aud *audience, acc *hooks.Accountability, e *store.Event, key any) ([]hooks.Item, error) {
+	audKey := aud.key
+	if strings.Contains(s.queryKey, "$CURRENT_") {
+		audKey += "\x00" + acc.User
+	}
+	k := fmt.Sprintf("%s\x00%s\x00%d", audKey, s.queryKey, e.ID)
+	if r, ok := d.reads[k]; ok {
+		return r.items, r.err
+	}
+	r := &readResult{}
+	d.reads[k] = r
+	svc, err := d.h.cfg.Items(d.ctx, s.collection, acc)
+	if err != nil {
+		r.err = err
+		return nil, err
+	}
+	r.items, r.err = svc.ReadMany(d.ctx, []any{key}, s.query)
+	if he, ok := hooks.AsError(r.err); ok && he.Code == "FORBIDDEN" {
+		r.items, r.err = nil, nil
+	}
+	return r.items, r.err
+}
+
+func (d *dispatcher) audience(acc *hooks.Accountability, col *hooks.Collection) (*audience, error) {
+	if acc.Admin {
+		k := "admin\x00" + col.Name
+		if a, ok := d.audiences[k]; ok {
+			return a, nil
+		}
+		a := &audience{key: k}
+		d.audiences[k] = a
+		return a, nil
+	}
+	pk := "role\x00" + col.Name + "\x00" + acc.Role
+	pe, ok := d.perms[pk]
+	if !ok {
+		perm, err := d.h.cfg.Permission(d.ctx, acc, col.Name, "read")
+		if he, isHE := hooks.AsError(err); isHE && he.Code == "FORBIDDEN" {
+			perm, err = nil, nil
+		}
+		pe = &permEntry{perm: perm, err: err}
+		d.perms[pk] = pe
+	}
+	if pe.err != nil {
+		return nil, fmt.Errorf("reading permissions: %w", pe.err)
+	}
+	if pe.perm == nil {
+		return &audience{key: pk, deny: true}, nil
+	}
+	ak := pk
+	if len(pe.perm.Permissions) > 0 {
+		rb, _ := json.Marshal(pe.perm.Permissions)
+		if strings.Contains(string(rb), "$CURRENT_USER") {
+			ak += "\x00" + acc.User
+		}
+	}
+	if a, ok := d.audiences[ak]; ok {
+		return a, nil
+	}
+	a := &audience{key: ak}
+	if len(pe.perm.Permissions) > 0 {
+		rule, err := d.h.cfg.CompileFilter(col, pe.perm.Permissions, filterVars(acc))
+		switch {
+		case errors.Is(err, ErrNotInMemory):
+			a.ruleNeedsDB = true
+		case err != nil:
+			// A rule we cannot evaluate must not let rows through: the
+			// database read applies it for real.
+			d.h.logger.Warn("realtime: permission rule not compilable; reading instead",
+				slog.String("collection", col.Name), slog.Any("error", err))
+			a.ruleNeedsDB = true
+		default:
+			a.rule = rule
+		}
+	}
+	if !(len(pe.perm.Fields) == 0 || len(pe.perm.Fields) == 1 && pe.perm.Fields[0] == "*") {
+		a.fields = map[string]bool{}
+		for _, f := range pe.perm.Fields {
+			if f == "*" {
+				a.fields = nil
+				break
+			}
+			a.fields[f] = true
+		}
+	}
+	d.audiences[ak] = a
+	return a, nil
+}
+
+// project keeps the fields both the permission (nil = all) and the
+// subscription (nil = all) allow.
+func project(image hooks.Item, allowed map[string]bool, want []string) hooks.Item {
+	out := make(hooks.Item, len(image))
+	if want == nil {
+		for k, v := range image {
+			if allowed == nil || allowed[k] {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for _, f := range want {
+		if v, ok := image[f]; ok && (allowed == nil || allowed[f]) {
+			out[f] = v
+		}
+	}
+	return out
+}

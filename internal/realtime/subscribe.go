@@ -1,0 +1,279 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/hookd/hookd/hooks"
+)
+
+// maxBacklog bounds the events held for a subscription whose init has not
+// been sent yet; past it the client is treated like any slow client.
+const maxBacklog = 1024
+
+// subscription is one `subscribe` of one client.
+type subscription struct {
+	client *client
+	// uid is the client's uid as sent (string or number), nil when absent;
+	// uidKey is its JSON text ("" when absent), uidJSON the same bytes.
+	uid     any
+	uidKey  string
+	uidJSON []byte
+
+	collection string
+	event      string // "" = all
+	hasItem    bool
+	item       any
+	itemKey    string
+
+	query *hooks.Query
+	// queryKey identifies the query for sharing database reads.
+	queryKey string
+	// filter is the compiled query filter (nil = none); filterNeedsDB is set
+	// when it cannot be evaluated in memory.
+	filter        func(hooks.Item) bool
+	filterNeedsDB bool
+	// fields are the requested fields (nil = all readable); fieldsNeedDB is
+	// set for relational fields; fieldsKey identifies the list.
+	fields       []string
+	fieldsKey    string
+	fieldsNeedDB bool
+
+	mu      sync.Mutex
+	ready   bool // init sent
+	backlog [][]byte
+}
+
+// deliver sends an event frame, or holds it until init has been sent, so
+// that a client never sees an event before its subscription's init.
+func (s *subscription) deliver(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready {
+		if len(s.backlog) >= maxBacklog {
+			s.client.closeWith(websocket.ClosePolicyViolation, "send queue overflow", false)
+			return
+		}
+		s.backlog = append(s.backlog, b)
+		return
+	}
+	_ = s.client.enqueue(b)
+}
+
+func (s *subscription) markReady(init []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.client.enqueue(init)
+	for _, b := range s.backlog {
+		_ = s.client.enqueue(b)
+	}
+	s.backlog, s.ready = nil, true
+}
+
+// eventFrame builds `{"type":"subscription","event":<event>,"data":<data>,"uid":<uid>}`
+// from pre-encoded data, so one encoding serves many subscribers.
+func (s *subscription) eventFrame(event string, data []byte) []byte {
+	b := make([]byte, 0, len(data)+len(s.uidJSON)+64)
+	b = append(b, `{"type":"subscription","event":"`...)
+	b = append(b, event...)
+	b = append(b, `","data":`...)
+	b = append(b, data...)
+	if s.uidJSON != nil {
+		b = append(b, `,"uid":`...)
+		b = append(b, s.uidJSON...)
+	}
+	return append(b, '}')
+}
+
+var subscribeEvents = []string{"create", "update", "delete"}
+
+func (c *client) handleSubscribe(ctx context.Context, msg map[string]any) {
+	h := c.hub
+	uid := msg["uid"]
+	fail := func(err error) { c.sendError("subscribe", err, uid) }
+
+	collection, _ := msg["collection"].(string)
+	if collection == "" {
+		fail(hooks.InvalidPayload(`"collection" is required and must be a string`))
+		return
+	}
+	schema, err := h.cfg.Schema(ctx)
+	if err != nil {
+		fail(err)
+		return
+	}
+	col := schema.Collections[collection]
+	if col == nil {
+		fail(hooks.Forbidden())
+		return
+	}
+	s := &subscription{client: c, uid: uid, collection: collection}
+	if uid != nil {
+		s.uidJSON, _ = json.Marshal(uid)
+		s.uidKey = string(s.uidJSON)
+	}
+	if ev, ok := msg["event"]; ok && ev != nil {
+		name, _ := ev.(string)
+		if !slices.Contains(subscribeEvents, name) {
+			fail(hooks.InvalidPayload(`"event" must be one of create, update, delete`))
+			return
+		}
+		s.event = name
+	}
+	if item, ok := msg["item"]; ok && item != nil {
+		s.hasItem, s.item, s.itemKey = true, item, keyString(item)
+	}
+
+	q, err := parseQuery(h, msg["query"])
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.query = q
+	qb, _ := json.Marshal(q)
+	s.queryKey = string(qb)
+	acc := c.Accountability()
+	if len(q.Filter) > 0 {
+		s.filter, err = h.cfg.CompileFilter(col, q.Filter, filterVars(acc))
+		switch {
+		case errors.Is(err, ErrNotInMemory):
+			s.filter, s.filterNeedsDB = nil, true
+		case err != nil:
+			fail(err)
+			return
+		}
+	}
+	s.fields, s.fieldsNeedDB = requestedFields(q.Fields)
+	s.fieldsKey = strings.Join(s.fields, ",")
+
+	if old := c.addSubscription(s); old != nil {
+		h.removeSub(old)
+	}
+	h.addSub(s)
+
+	if s.event != "" {
+		// Directus sends no data, and reads nothing, for event subscriptions.
+		s.markReady(frame(map[string]any{"type": "subscription", "event": "init"}, uid))
+		return
+	}
+	data, err := readInit(ctx, h, s, acc)
+	if err != nil {
+		c.removeSubscriptions(s.uidKey)
+		h.removeSub(s)
+		fail(err)
+		return
+	}
+	s.markReady(frame(map[string]any{"type": "subscription", "event": "init", "data": data}, uid))
+}
+
+func readInit(ctx context.Context, h *Hub, s *subscription, acc *hooks.Accountability) (any, error) {
+	svc, err := h.cfg.Items(ctx, s.collection, acc)
+	if err != nil {
+		return nil, err
+	}
+	if s.hasItem {
+		return svc.ReadOne(ctx, s.item, s.query)
+	}
+	items, err := svc.ReadByQuery(ctx, s.query)
+	if items == nil && err == nil {
+		items = []hooks.Item{}
+	}
+	return items, err
+}
+
+func (c *client) handleUnsubscribe(msg map[string]any) {
+	uid := msg["uid"]
+	key := ""
+	if uid != nil {
+		b, _ := json.Marshal(uid)
+		key = string(b)
+	}
+	for _, s := range c.removeSubscriptions(key) {
+		c.hub.removeSub(s)
+	}
+	_ = c.enqueue(frame(map[string]any{"type": "subscription", "event": "unsubscribe"}, uid))
+}
+
+// parseQuery reads a message's query (object or string form); absent means
+// the empty query.
+func parseQuery(h *Hub, raw any) (*hooks.Query, error) {
+	var m map[string]any
+	switch v := raw.(type) {
+	case nil:
+		m = map[string]any{}
+	case map[string]any:
+		m = v
+	default:
+		return nil, hooks.InvalidQuery(`"query" must be an object`)
+	}
+	q, err := h.cfg.ParseQuery(m)
+	if err != nil {
+		if _, ok := hooks.AsError(err); ok {
+			return nil, err
+		}
+		return nil, hooks.InvalidQuery(err.Error())
+	}
+	if q == nil {
+		q = &hooks.Query{}
+	}
+	return q, nil
+}
+
+// requestedFields turns a query's fields into the plain field names it asks
+// for (nil = all). Relational paths and partial wildcards need a read.
+func requestedFields(fields []string) ([]string, bool) {
+	all := len(fields) == 0
+	out := make([]string, 0, len(fields))
+	for _, f := range fields {
+		switch {
+		case f == "*":
+			all = true
+		case strings.ContainsAny(f, ".*$:"):
+			return nil, true
+		default:
+			out = append(out, f)
+		}
+	}
+	if all {
+		return nil, false
+	}
+	slices.Sort(out)
+	return slices.Compact(out), false
+}
+
+func filterVars(acc *hooks.Accountability) *FilterVars {
+	v := &FilterVars{Now: time.Now()}
+	if acc != nil {
+		v.User, v.Role = acc.User, acc.Role
+	}
+	return v
+}
+
+// keyString is the text of a primary key, for comparing the `item` of a
+// subscription (Directus stringifies it) with an event's key.
+func keyString(v any) string {
+	switch k := v.(type) {
+	case string:
+		return k
+	case float64:
+		return strconv.FormatFloat(k, 'f', -1, 64)
+	case json.Number:
+		return k.String()
+	case int:
+		return strconv.Itoa(k)
+	case int64:
+		return strconv.FormatInt(k, 10)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}

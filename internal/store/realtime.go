@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	hsql "github.com/hookd/hookd/sql"
+)
+
+// Realtime notification channels. Writers notify after commit; every
+// instance listens on a dedicated connection.
+const (
+	// ChannelEvents wakes readers of hookd_event (payload empty).
+	ChannelEvents = "hookd_events"
+	// ChannelBroadcasts wakes readers of hookd_broadcast (payload: row id).
+	ChannelBroadcasts = "hookd_broadcasts"
+)
+
+// RealtimeWake sends one NOTIFY on ChannelEvents. Call it outside the
+// writing transaction, after commit: a NOTIFY inside a transaction takes a
+// cluster-wide lock at commit and would serialise every writer.
+func RealtimeWake(ctx context.Context, q Querier) error {
+	if _, err := q.Exec(ctx, hsql.Query("RealtimeWake")); err != nil {
+		return fmt.Errorf("notifying %s: %w", ChannelEvents, Translate(err))
+	}
+	return nil
+}
+
+// Broadcast is one row of hookd_broadcast.
+type Broadcast struct {
+	ID   int64
+	TxID uint64
+	// Message is sent to clients as is.
+	Message []byte
+	// TargetUser and TargetRole narrow the audience; "" = anyone.
+	TargetUser string
+	TargetRole string
+}
+
+// BroadcastCursor is a position in hookd_broadcast: everything at or
+// before (TxID, ID) has been read.
+type BroadcastCursor struct {
+	TxID uint64
+	ID   int64
+}
+
+// BroadcastInsertParams is a broadcast to write.
+type BroadcastInsertParams struct {
+	Message    []byte
+	TargetUser string
+	TargetRole string
+}
+
+// BroadcastInsert writes a broadcast and notifies ChannelBroadcasts when the
+// statement commits. It returns the row id.
+func BroadcastInsert(ctx context.Context, q Querier, p *BroadcastInsertParams) (int64, error) {
+	var id int64
+	var notified any
+	err := q.QueryRow(ctx, hsql.Query("BroadcastInsert"), p.Message, broadcastTarget(p.TargetUser),
+		broadcastTarget(p.TargetRole)).Scan(&id, &notified)
+	if err != nil {
+		return 0, fmt.Errorf("inserting broadcast: %w", Translate(err))
+	}
+	return id, nil
+}
+
+// BroadcastsAfter reads up to limit broadcasts after cursor, in (tx_id, id)
+// order, from finished transactions only.
+func BroadcastsAfter(ctx context.Context, q Querier, cursor BroadcastCursor, limit int) ([]Broadcast, error) {
+	rows, err := q.Query(ctx, hsql.Query("BroadcastsAfter"), cursor.TxID, cursor.ID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading broadcasts: %w", Translate(err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Broadcast, error) {
+		var b Broadcast
+		err := row.Scan(&b.ID, &b.TxID, &b.Message, &b.TargetUser, &b.TargetRole)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading broadcasts: %w", Translate(err))
+	}
+	return out, nil
+}
+
+// BroadcastPrune deletes broadcasts older than age; every instance has read
+// them long before.
+func BroadcastPrune(ctx context.Context, q Querier, age time.Duration) (int64, error) {
+	tag, err := q.Exec(ctx, hsql.Query("BroadcastPrune"), age)
+	if err != nil {
+		return 0, fmt.Errorf("pruning broadcasts: %w", Translate(err))
+	}
+	return tag.RowsAffected(), nil
+}
+
+func broadcastTarget(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// RealtimeListen subscribes conn (a dedicated connection, not a pooled one)
+// to ChannelEvents and ChannelBroadcasts.
+func RealtimeListen(ctx context.Context, conn *pgx.Conn) error {
+	for _, ch := range []string{ChannelEvents, ChannelBroadcasts} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return fmt.Errorf("listening on %s: %w", ch, Translate(err))
+		}
+	}
+	return nil
+}
