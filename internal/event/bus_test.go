@@ -440,7 +440,7 @@ func TestLegacyHooks(t *testing.T) {
 			rec.add("after " + c.Event)
 			return nil, nil
 		},
-		"cron(*/15 * * * *)":  func(context.Context, *hooks.LegacyContext) (any, error) { return nil, nil },
+		"cron(*/15 * * * *)": func(context.Context, *hooks.LegacyContext) (any, error) { return nil, nil },
 		"routes.init.before": func(context.Context, *hooks.LegacyContext) (any, error) { return nil, nil },
 	})
 	bus := newBus(t, &event.BusConfig{}, ext("v9", legacy))
