@@ -126,7 +126,7 @@ func (c *client) enqueue(b []byte) error {
 		// client sharing the dispatcher.
 		c.hub.logger.Warn("disconnecting slow realtime client: send queue full",
 			"client", c.uid, "queue", cap(c.send))
-		c.closeWith(websocket.ClosePolicyViolation, "send queue overflow", false)
+		c.abort()
 		return ErrClientGone
 	}
 }
@@ -138,6 +138,13 @@ func (c *client) closeWith(code int, text string, drain bool) {
 		c.closeCode, c.closeText, c.drain = code, text, drain
 		close(c.quit)
 	})
+}
+
+// abort drops the connection at once, even while the write pump is blocked
+// writing to a client that does not read.
+func (c *client) abort() {
+	c.closeWith(websocket.CloseAbnormalClosure, "", false)
+	_ = c.conn.Close()
 }
 
 func (c *client) writePump() {

@@ -173,7 +173,7 @@ func (c *client) sendError(typ string, err error, uid any) {
 }
 
 var (
-	errNoType     = hooks.InvalidPayload(`"type" is required and must be a string`)
+	errNoType = hooks.InvalidPayload(`"type" is required and must be a string`)
 )
 
 // parse decodes a frame into a message with a string type.

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/hookd/hookd/hooks"
 )
 
@@ -60,7 +58,7 @@ func (s *subscription) deliver(b []byte) {
 	defer s.mu.Unlock()
 	if !s.ready {
 		if len(s.backlog) >= maxBacklog {
-			s.client.closeWith(websocket.ClosePolicyViolation, "send queue overflow", false)
+			s.client.abort()
 			return
 		}
 		s.backlog = append(s.backlog, b)
