@@ -1,0 +1,252 @@
+package item
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/query"
+	"github.com/hookd/hookd/internal/store"
+)
+
+// ReadResult is what a read returns: the items (or aggregate rows) and the
+// meta counts the query asked for (nil when none).
+type ReadResult struct {
+	Data []hooks.Item
+	Meta map[string]any
+}
+
+// ReadByQuery returns the items q selects that the caller may read, with
+// the fields it may read.
+func (it *Items) ReadByQuery(ctx context.Context, q *hooks.Query) ([]hooks.Item, error) {
+	res, err := it.Read(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return res.Data, nil
+}
+
+// ReadOne returns one item; a missing item and one the caller may not read
+// are both 403 FORBIDDEN, so neither reveals whether the key exists.
+func (it *Items) ReadOne(ctx context.Context, key any, q *hooks.Query) (hooks.Item, error) {
+	items, err := it.ReadMany(ctx, []any{key}, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, hooks.Forbidden()
+	}
+	return items[0], nil
+}
+
+// ReadMany returns the items among keys that the caller may read (missing
+// and hidden ones are left out), in q's sort order.
+func (it *Items) ReadMany(ctx context.Context, keys []any, q *hooks.Query) ([]hooks.Item, error) {
+	ck, _ := coerceKeys(it.pk(), keys)
+	if len(ck) == 0 {
+		// Still subject to the read permission: no permission is 403 even
+		// for keys that cannot exist.
+		if _, err := it.access(ctx, "read"); err != nil {
+			return nil, err
+		}
+		return []hooks.Item{}, nil
+	}
+	var qq hooks.Query
+	if q != nil {
+		qq = *q
+	}
+	if qq.Limit == nil {
+		all := -1
+		qq.Limit = &all
+	}
+	res, err := it.read(ctx, &qq, ck)
+	if err != nil {
+		return nil, err
+	}
+	return res.Data, nil
+}
+
+// Read runs q (fields, filter, search, sort, limit/offset/page, meta,
+// aggregate with groupBy) and returns its items and meta counts.
+func (it *Items) Read(ctx context.Context, q *hooks.Query) (*ReadResult, error) {
+	return it.read(ctx, q, nil)
+}
+
+// read is Read restricted to keys when keys is non-nil. The key restriction
+// joins the item rule rather than the filter, so it works even when the
+// caller may not read the primary key field.
+func (it *Items) read(ctx context.Context, q *hooks.Query, keys []any) (*ReadResult, error) {
+	a, err := it.access(ctx, "read")
+	if err != nil {
+		return nil, err
+	}
+	if q == nil {
+		q = &hooks.Query{}
+	}
+	names := it.eventNames("query")
+	db := it.queryDB()
+	ec := it.eventContext(db)
+	if h := it.svc.cfg.Hooks; h != nil {
+		out, err := h.Filter(ctx, names, q, hooks.Meta{Collection: it.coll.Name}, ec)
+		if err != nil {
+			return nil, err
+		}
+		switch x := out.(type) {
+		case *hooks.Query:
+			if x != nil {
+				q = x
+			}
+		case hooks.Query:
+			q = &x
+		default:
+			return nil, fmt.Errorf("items.query filter returned %T, want *hooks.Query", out)
+		}
+	}
+	o := it.queryOptions(a)
+	if keys != nil {
+		keyRule := map[string]any{it.coll.PrimaryKey: map[string]any{"_in": keys}}
+		if o.Permission != nil {
+			o.Permission = map[string]any{"_and": []any{o.Permission, keyRule}}
+		} else {
+			o.Permission = keyRule
+		}
+	}
+
+	var stmt *query.Statement
+	if len(q.Aggregate) > 0 || len(q.GroupBy) > 0 {
+		stmt, err = query.Aggregate(it.coll, q, o)
+	} else {
+		stmt, err = query.Select(it.coll, q, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	docs, err := store.ItemsJSON(ctx, db, stmt.SQL, stmt.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", it.coll.Name, err)
+	}
+	items := make([]hooks.Item, len(docs))
+	for i, doc := range docs {
+		if items[i], err = decodeItem(doc); err != nil {
+			return nil, err
+		}
+	}
+
+	res := &ReadResult{Data: items}
+	if res.Meta, err = it.meta(ctx, db, q, o); err != nil {
+		return nil, err
+	}
+
+	if h := it.svc.cfg.Hooks; h != nil {
+		readNames := it.eventNames("read")
+		meta := hooks.Meta{Collection: it.coll.Name, Query: q}
+		out, err := h.Filter(ctx, readNames, items, meta, ec)
+		if err != nil {
+			return nil, err
+		}
+		if res.Data, err = asItems(out); err != nil {
+			return nil, fmt.Errorf("items.read filter: %w", err)
+		}
+		meta.Payload = res.Data
+		h.Emit(ctx, readNames, meta, ec)
+	}
+	return res, nil
+}
+
+// meta computes the counts q.Meta asks for: total_count (every item the
+// caller may read) and filter_count (those matching filter and search).
+func (it *Items) meta(ctx context.Context, db store.Querier, q *hooks.Query, o *query.Options) (map[string]any, error) {
+	if len(q.Meta) == 0 {
+		return nil, nil
+	}
+	all := slices.Contains(q.Meta, "*")
+	out := map[string]any{}
+	for _, name := range q.Meta {
+		if name != "*" && name != "total_count" && name != "filter_count" {
+			return nil, hooks.InvalidQuery(fmt.Sprintf("Unknown meta %q; use total_count or filter_count", name))
+		}
+	}
+	count := func(withFilter bool) (int64, error) {
+		stmt, err := query.Count(it.coll, q, o, withFilter)
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		if err := store.ItemsScalar(ctx, db, &n, stmt.SQL, stmt.Args...); err != nil {
+			return 0, fmt.Errorf("counting %s: %w", it.coll.Name, err)
+		}
+		return n, nil
+	}
+	if all || slices.Contains(q.Meta, "total_count") {
+		n, err := count(false)
+		if err != nil {
+			return nil, err
+		}
+		out["total_count"] = n
+	}
+	if all || slices.Contains(q.Meta, "filter_count") {
+		n, err := count(true)
+		if err != nil {
+			return nil, err
+		}
+		out["filter_count"] = n
+	}
+	return out, nil
+}
+
+// keysByQuery selects the keys of the items q selects within a's rule
+// (update/delete by query), inside tx.
+func (it *Items) keysByQuery(ctx context.Context, tx store.Querier, a *access, q *hooks.Query) ([]any, error) {
+	var qq hooks.Query
+	if q != nil {
+		qq = *q
+	}
+	qq.Meta, qq.Aggregate, qq.GroupBy = nil, nil, nil
+	o := it.queryOptions(a)
+	stmt, err := query.Keys(it.coll, &qq, o)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := store.ItemsJSON(ctx, tx, "SELECT to_jsonb(hookd_keys.k) FROM ("+stmt.SQL+") AS hookd_keys(k)",
+		stmt.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("selecting keys of %s: %w", it.coll.Name, err)
+	}
+	keys := make([]any, len(docs))
+	for i, doc := range docs {
+		if keys[i], err = keyFromJSON(it.pk(), doc); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// queryDB is where reads run: the bound transaction or the pool.
+func (it *Items) queryDB() hooks.DB {
+	if it.db != nil {
+		return it.db
+	}
+	return it.svc.cfg.Pool
+}
+
+// asItems accepts what an items.read filter may return.
+func asItems(v any) ([]hooks.Item, error) {
+	switch x := v.(type) {
+	case []hooks.Item:
+		return x, nil
+	case nil:
+		return []hooks.Item{}, nil
+	case []any:
+		out := make([]hooks.Item, len(x))
+		for i, el := range x {
+			m, ok := el.(hooks.Item)
+			if !ok {
+				return nil, fmt.Errorf("element %d is %T, want an item", i, el)
+			}
+			out[i] = m
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("returned %T, want an array of items", v)
+}

@@ -1,0 +1,551 @@
+package item
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/query"
+	"github.com/hookd/hookd/internal/store"
+)
+
+// CreateOne creates one item and returns its key.
+func (it *Items) CreateOne(ctx context.Context, data hooks.Item) (any, error) {
+	keys, err := it.CreateMany(ctx, []hooks.Item{data})
+	if err != nil {
+		return nil, err
+	}
+	return keys[0], nil
+}
+
+// CreateMany creates items in one transaction: one items.create filter and
+// one action per item (Directus's bulk semantics), one event per item.
+func (it *Items) CreateMany(ctx context.Context, data []hooks.Item) ([]any, error) {
+	a, err := it.access(ctx, "create")
+	if err != nil {
+		return nil, err
+	}
+	names := it.eventNames("create")
+	keys := make([]any, 0, len(data))
+	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+		keys = keys[:0]
+		payloads := make([]hooks.Item, 0, len(data))
+		events := make([]store.EventAppendParams, 0, len(data))
+		for i, item := range data {
+			payload, err := it.filter(ctx, tx, names, item, hooks.Meta{Collection: it.coll.Name})
+			if err != nil {
+				return nil, err
+			}
+			cols, vals, err := it.checkPayload(a, payload)
+			if err != nil {
+				return nil, err
+			}
+			payload = a.withPresets(payload, it.vars())
+			if len(payload) != len(cols) { // presets added columns
+				if cols, vals, err = it.checkPayload(&access{full: true}, payload); err != nil {
+					return nil, err
+				}
+			}
+			rows, err := store.ItemWriteTx(ctx, tx, it.insertSQL(cols), vals...)
+			if err != nil {
+				return nil, fmt.Errorf("creating item %d in %s: %w", i, it.coll.Name, err)
+			}
+			if len(rows) != 1 {
+				return nil, fmt.Errorf("creating item %d in %s: insert returned %d rows", i, it.coll.Name, len(rows))
+			}
+			key, err := keyFromJSON(it.pk(), rows[0].Key)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, key)
+			payloads = append(payloads, payload)
+			events = append(events, it.event("create", key, rows[0], payload))
+		}
+		if err := it.checkWritten(ctx, tx, a, a.rule(), keys); err != nil {
+			return nil, err
+		}
+		ids, err := store.EventAppendTx(ctx, tx, events)
+		if err != nil {
+			return nil, err
+		}
+		for i := range keys {
+			meta := hooks.Meta{Collection: it.coll.Name, Key: keys[i], Payload: payloads[i], EventIDs: ids[i : i+1]}
+			if err := it.enqueue(ctx, tx, names, meta); err != nil {
+				return nil, err
+			}
+		}
+		return ids, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// UpdateOne updates one item and returns its key.
+func (it *Items) UpdateOne(ctx context.Context, key any, data hooks.Item) (any, error) {
+	keys, err := it.UpdateMany(ctx, []any{key}, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, hooks.Forbidden()
+	}
+	return keys[0], nil
+}
+
+// UpdateMany applies data to every item in keys: one items.update filter
+// and one action for all keys, one event per key. For a non-admin caller a
+// key that does not exist or lies outside the update rule is 403 FORBIDDEN
+// and nothing is updated.
+func (it *Items) UpdateMany(ctx context.Context, keys []any, data hooks.Item) ([]any, error) {
+	a, err := it.access(ctx, "update")
+	if err != nil {
+		return nil, err
+	}
+	ck, dropped := coerceKeys(it.pk(), keys)
+	if dropped && !a.full {
+		return nil, hooks.Forbidden()
+	}
+	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+		return it.updateTx(ctx, tx, a, ck, data, !a.full)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ck, nil
+}
+
+// UpdateByQuery updates the items q selects (its filter, search, sort and
+// limit, within the caller's update rule) and returns their keys. Items
+// outside the rule are simply not selected.
+func (it *Items) UpdateByQuery(ctx context.Context, q *hooks.Query, data hooks.Item) ([]any, error) {
+	a, err := it.access(ctx, "update")
+	if err != nil {
+		return nil, err
+	}
+	var keys []any
+	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+		if keys, err = it.keysByQuery(ctx, tx, a, q); err != nil {
+			return nil, err
+		}
+		return it.updateTx(ctx, tx, a, keys, data, false)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// UpdateBatch updates each item (which must carry its key) with its own
+// filter, action and event, all in one transaction.
+func (it *Items) UpdateBatch(ctx context.Context, data []hooks.Item) ([]any, error) {
+	a, err := it.access(ctx, "update")
+	if err != nil {
+		return nil, err
+	}
+	pk := it.pk()
+	keys := make([]any, len(data))
+	for i, item := range data {
+		raw, ok := item[pk.Name]
+		if !ok {
+			return nil, hooks.InvalidPayload(fmt.Sprintf("Item %d lacks its primary key %q", i, pk.Name))
+		}
+		k, ok := coerceKey(pk, raw)
+		if !ok {
+			return nil, hooks.Forbidden()
+		}
+		keys[i] = k
+	}
+	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+		var all []int64
+		for i, item := range data {
+			partial := make(hooks.Item, len(item))
+			for k, v := range item {
+				if k != pk.Name {
+					partial[k] = v
+				}
+			}
+			ids, err := it.updateTx(ctx, tx, a, keys[i:i+1], partial, true)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, ids...)
+		}
+		return all, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// updateTx is one update call inside tx: filter, checks, UPDATE … RETURNING
+// old and new images, events, one action enqueue for all keys. strict makes
+// a key that is missing or outside the rule 403 FORBIDDEN.
+func (it *Items) updateTx(ctx context.Context, tx pgx.Tx, a *access, keys []any, data hooks.Item, strict bool) ([]int64, error) {
+	names := it.eventNames("update")
+	payload, err := it.filter(ctx, tx, names, data, hooks.Meta{Collection: it.coll.Name, Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := it.checkPayload(a, payload); err != nil {
+		return nil, err
+	}
+	payload = a.withPresets(payload, it.vars())
+	if _, ok := payload[it.pk().Name]; ok {
+		return nil, hooks.InvalidPayload(fmt.Sprintf("The primary key %q cannot be changed", it.pk().Name))
+	}
+	cols, vals, err := it.checkPayload(&access{full: true}, payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	sql, args, err := it.updateSQL(a, cols, vals, keys)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := store.ItemWriteTx(ctx, tx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("updating %s: %w", it.coll.Name, err)
+	}
+	if strict && len(rows) != len(keys) {
+		return nil, hooks.Forbidden()
+	}
+	affected := make([]any, len(rows))
+	events := make([]store.EventAppendParams, len(rows))
+	for i, row := range rows {
+		if affected[i], err = keyFromJSON(it.pk(), row.Key); err != nil {
+			return nil, err
+		}
+		events[i] = it.event("update", affected[i], row, payload)
+	}
+	if err := it.checkWritten(ctx, tx, a, a.rule(), affected); err != nil {
+		return nil, err
+	}
+	ids, err := store.EventAppendTx(ctx, tx, events)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		meta := hooks.Meta{Collection: it.coll.Name, Keys: affected, Payload: payload, EventIDs: ids}
+		if err := it.enqueue(ctx, tx, names, meta); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// DeleteOne deletes one item and returns its key.
+func (it *Items) DeleteOne(ctx context.Context, key any) (any, error) {
+	keys, err := it.DeleteMany(ctx, []any{key})
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, hooks.Forbidden()
+	}
+	return keys[0], nil
+}
+
+// DeleteMany deletes the items in keys: one items.delete filter (payload =
+// the keys) and one action, one event per key with the old row image. For a
+// non-admin caller a key that does not exist or lies outside the delete rule
+// is 403 FORBIDDEN and nothing is deleted.
+func (it *Items) DeleteMany(ctx context.Context, keys []any) ([]any, error) {
+	a, err := it.access(ctx, "delete")
+	if err != nil {
+		return nil, err
+	}
+	ck, dropped := coerceKeys(it.pk(), keys)
+	if dropped && !a.full {
+		return nil, hooks.Forbidden()
+	}
+	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+		var ids []int64
+		ids, ck, err = it.deleteTx(ctx, tx, a, ck, !a.full)
+		return ids, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ck, nil
+}
+
+// DeleteByQuery deletes the items q selects within the caller's delete
+// rule and returns their keys.
+func (it *Items) DeleteByQuery(ctx context.Context, q *hooks.Query) ([]any, error) {
+	a, err := it.access(ctx, "delete")
+	if err != nil {
+		return nil, err
+	}
+	var keys []any
+	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+		if keys, err = it.keysByQuery(ctx, tx, a, q); err != nil {
+			return nil, err
+		}
+		var ids []int64
+		ids, keys, err = it.deleteTx(ctx, tx, a, keys, false)
+		return ids, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+func (it *Items) deleteTx(ctx context.Context, tx pgx.Tx, a *access, keys []any, strict bool) ([]int64, []any, error) {
+	names := it.eventNames("delete")
+	out, err := it.filterPayload(ctx, tx, names, keys, hooks.Meta{Collection: it.coll.Name})
+	if err != nil {
+		return nil, nil, err
+	}
+	// A filter may change the keys; they are the payload.
+	if out, ok := out.([]any); ok {
+		var dropped bool
+		if keys, dropped = coerceKeys(it.pk(), out); dropped && strict {
+			return nil, nil, hooks.Forbidden()
+		}
+	} else {
+		return nil, nil, fmt.Errorf("items.delete filter returned %T, want the array of keys", out)
+	}
+	if len(keys) == 0 {
+		return nil, keys, nil
+	}
+	sql, args, err := it.deleteSQL(a, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := store.ItemWriteTx(ctx, tx, sql, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("deleting from %s: %w", it.coll.Name, err)
+	}
+	if strict && len(rows) != len(keys) {
+		return nil, nil, hooks.Forbidden()
+	}
+	affected := make([]any, len(rows))
+	events := make([]store.EventAppendParams, len(rows))
+	for i, row := range rows {
+		if affected[i], err = keyFromJSON(it.pk(), row.Key); err != nil {
+			return nil, nil, err
+		}
+		events[i] = it.event("delete", affected[i], row, keys)
+	}
+	ids, err := store.EventAppendTx(ctx, tx, events)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ids) > 0 {
+		meta := hooks.Meta{Collection: it.coll.Name, Keys: affected, Payload: affected, EventIDs: ids}
+		if err := it.enqueue(ctx, tx, names, meta); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ids, affected, nil
+}
+
+// filter runs the filters for an item payload and checks that what they
+// return is still an item.
+func (it *Items) filter(ctx context.Context, tx pgx.Tx, names []string, item hooks.Item, meta hooks.Meta) (hooks.Item, error) {
+	if item == nil {
+		item = hooks.Item{}
+	}
+	out, err := it.filterPayload(ctx, tx, names, item, meta)
+	if err != nil {
+		return nil, err
+	}
+	switch x := out.(type) {
+	case hooks.Item:
+		return x, nil
+	case nil:
+		return hooks.Item{}, nil
+	}
+	return nil, fmt.Errorf("%s filter returned %T, want an item (map[string]any)", names[0], out)
+}
+
+func (it *Items) filterPayload(ctx context.Context, tx pgx.Tx, names []string, payload any, meta hooks.Meta) (any, error) {
+	if it.svc.cfg.Hooks == nil {
+		return payload, nil
+	}
+	return it.svc.cfg.Hooks.Filter(ctx, names, payload, meta, it.eventContext(tx))
+}
+
+func (it *Items) enqueue(ctx context.Context, tx pgx.Tx, names []string, meta hooks.Meta) error {
+	if it.svc.cfg.Hooks == nil {
+		return nil
+	}
+	if err := it.svc.cfg.Hooks.EnqueueActionsTx(ctx, tx, names, meta); err != nil {
+		return fmt.Errorf("enqueueing %s actions: %w", names[0], err)
+	}
+	return nil
+}
+
+// event is the event-log row for one affected item.
+func (it *Items) event(action string, key any, row store.ItemRow, payload any) store.EventAppendParams {
+	e := store.EventAppendParams{
+		Name: "items." + action, Scope: "items", Action: action, Collection: it.coll.Name,
+		ItemKey: key, Payload: payload, Accountability: it.acc, Origin: store.EventOriginAPI,
+	}
+	if row.New != nil {
+		e.Data = row.New
+	}
+	if row.Old != nil {
+		e.OldData = row.Old
+	}
+	return e
+}
+
+// checkWritten enforces, inside the write's transaction, that every written
+// row satisfies the caller's item rule (else 403 FORBIDDEN) and validation
+// (else 400 FAILED_VALIDATION naming the field). Admin and system callers,
+// and rules that allow everything, cost nothing.
+func (it *Items) checkWritten(ctx context.Context, tx pgx.Tx, a *access, rule map[string]any, keys []any) error {
+	if a.full || len(keys) == 0 {
+		return nil
+	}
+	if rule != nil {
+		n, err := it.countWhere(ctx, tx, rule, keys)
+		if err != nil {
+			return err
+		}
+		if n != len(keys) {
+			return hooks.Forbidden()
+		}
+	}
+	for _, check := range validationChecks(a.validation()) {
+		n, err := it.countWhere(ctx, tx, check.filter, keys)
+		if err != nil {
+			return err
+		}
+		if n != len(keys) {
+			return failedValidation(check.field, check.cond)
+		}
+	}
+	return nil
+}
+
+// countWhere counts the rows among keys that satisfy filter.
+func (it *Items) countWhere(ctx context.Context, tx pgx.Tx, filter map[string]any, keys []any) (int, error) {
+	where, args, err := query.Where(it.coll, filter, it.ruleOptions(), 2)
+	if err != nil {
+		return 0, err
+	}
+	sql := "SELECT count(*) FROM " + it.table() + " WHERE " + it.pkIdent() + " = ANY($1) AND (" + where + ")"
+	var n int
+	if err := store.ItemsScalar(ctx, tx, &n, sql, append([]any{keys}, args...)...); err != nil {
+		return 0, fmt.Errorf("checking written items of %s: %w", it.coll.Name, err)
+	}
+	return n, nil
+}
+
+// ruleOptions compile permission rules and validations: they may use any
+// field and the variables.
+func (it *Items) ruleOptions() *query.Options {
+	return &query.Options{Schema: it.svc.cfg.DBSchema, Vars: it.vars()}
+}
+
+func (it *Items) pk() *hooks.Field { return it.coll.Fields[it.coll.PrimaryKey] }
+
+func (it *Items) pkIdent() string { return pgx.Identifier{it.coll.PrimaryKey}.Sanitize() }
+
+// returning is the RETURNING list every write statement ends with: the
+// key, the new row image and (for update/delete) the old one.
+func (it *Items) returning(newImg, oldImg string) string {
+	return " RETURNING to_jsonb(" + it.pkIdent() + "), " + newImg + ", " + oldImg
+}
+
+func (it *Items) insertSQL(cols []string) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(it.table())
+	if len(cols) == 0 {
+		b.WriteString(" DEFAULT VALUES")
+	} else {
+		b.WriteString(" (")
+		for i, c := range cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(pgx.Identifier{c}.Sanitize())
+		}
+		b.WriteString(") VALUES (")
+		for i := range cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(i+1))
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(" RETURNING to_jsonb(" + it.pkIdent() + "), to_jsonb(" + it.table() + ".*), NULL::jsonb")
+	return b.String()
+}
+
+// updateSQL locks the target rows (keys, within the rule) and updates them,
+// returning both images. The old image comes from the locking CTE, which
+// reads the row as it is when locked.
+func (it *Items) updateSQL(a *access, cols []string, vals []any, keys []any) (string, []any, error) {
+	args := append([]any{keys}, vals...)
+	cond := it.pkIdent() + " = ANY($1)"
+	if rule := a.rule(); rule != nil {
+		where, rargs, err := query.Where(it.coll, rule, it.ruleOptions(), len(args)+1)
+		if err != nil {
+			return "", nil, err
+		}
+		cond += " AND (" + where + ")"
+		args = append(args, rargs...)
+	}
+	var b strings.Builder
+	b.WriteString("WITH hookd_old AS (SELECT " + it.pkIdent() + " AS hookd_key, to_jsonb(" + it.table() +
+		".*) AS hookd_image FROM " + it.table() + " WHERE " + cond + " FOR UPDATE) ")
+	if len(cols) == 0 {
+		// Nothing to set: the update still happens (filters ran, events and
+		// actions follow), the row just stays as it was.
+		b.WriteString("SELECT to_jsonb(hookd_key), hookd_image, hookd_image FROM hookd_old")
+		return b.String(), args, nil
+	}
+	b.WriteString("UPDATE " + it.table() + " SET ")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(pgx.Identifier{c}.Sanitize() + " = $" + strconv.Itoa(i+2))
+	}
+	b.WriteString(" FROM hookd_old WHERE " + it.table() + "." + it.pkIdent() + " = hookd_old.hookd_key")
+	b.WriteString(" RETURNING to_jsonb(" + it.table() + "." + it.pkIdent() + "), to_jsonb(" + it.table() +
+		".*), hookd_old.hookd_image")
+	return b.String(), args, nil
+}
+
+func (it *Items) deleteSQL(a *access, keys []any) (string, []any, error) {
+	args := []any{keys}
+	cond := it.pkIdent() + " = ANY($1)"
+	if rule := a.rule(); rule != nil {
+		where, rargs, err := query.Where(it.coll, rule, it.ruleOptions(), 2)
+		if err != nil {
+			return "", nil, err
+		}
+		cond += " AND (" + where + ")"
+		args = append(args, rargs...)
+	}
+	return "DELETE FROM " + it.table() + " WHERE " + cond +
+		" RETURNING to_jsonb(" + it.pkIdent() + "), NULL::jsonb, to_jsonb(" + it.table() + ".*)", args, nil
+}
+
+// decodeItem decodes a JSON document into an item, keeping numbers exact.
+func decodeItem(raw json.RawMessage) (hooks.Item, error) {
+	var item hooks.Item
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&item); err != nil {
+		return nil, fmt.Errorf("decoding item: %w", err)
+	}
+	return item, nil
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The item service builds its statements per collection (the tables are the
+// user's); these functions run them so that pgx stays in this package and
+// every error leaves it translated.
+
+// ItemRow is one row returned by an item write: the key and the row images,
+// as JSON (to_jsonb of the key column and of the row). Old is nil for a
+// create.
+type ItemRow struct {
+	Key json.RawMessage
+	New json.RawMessage
+	Old json.RawMessage
+}
+
+// ItemWriteTx runs a write statement whose result columns are (key jsonb,
+// new jsonb, old jsonb) and returns its rows.
+func ItemWriteTx(ctx context.Context, tx Querier, sql string, args ...any) ([]ItemRow, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translateItem(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ItemRow, error) {
+		var key, newImg, oldImg []byte
+		if err := row.Scan(&key, &newImg, &oldImg); err != nil {
+			return ItemRow{}, err
+		}
+		return ItemRow{Key: rawOrNil(key), New: rawOrNil(newImg), Old: rawOrNil(oldImg)}, nil
+	})
+	if err != nil {
+		return nil, translateItem(err)
+	}
+	return out, nil
+}
+
+// ItemsJSON runs a read statement whose rows are one JSON column and returns
+// the documents.
+func ItemsJSON(ctx context.Context, q Querier, sql string, args ...any) ([]json.RawMessage, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translateItem(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (json.RawMessage, error) {
+		var b []byte
+		if err := row.Scan(&b); err != nil {
+			return nil, err
+		}
+		return rawOrNil(b), nil
+	})
+	if err != nil {
+		return nil, translateItem(err)
+	}
+	return out, nil
+}
+
+// ItemsScalar runs a statement that returns one value (a count) and scans
+// it into dest.
+func ItemsScalar(ctx context.Context, q Querier, dest any, sql string, args ...any) error {
+	if err := q.QueryRow(ctx, sql, args...).Scan(dest); err != nil {
+		return translateItem(err)
+	}
+	return nil
+}
+
+// translateItem is Translate plus the errors only client-supplied item
+// values cause, which Translate leaves without a useful message: a value
+// Postgres cannot parse as the column's type, and a value for a column the
+// database always generates.
+func translateItem(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case pgerrcode.GeneratedAlways:
+			return &ConstraintError{Code: "INVALID_PAYLOAD", Table: pgErr.TableName, Column: pgErr.ColumnName,
+				Detail: sentenceCase(pgErr.Message) + ".", cause: err}
+		case pgerrcode.InvalidTextRepresentation, pgerrcode.InvalidDatetimeFormat,
+			pgerrcode.DatetimeFieldOverflow, pgerrcode.InvalidParameterValue, pgerrcode.InvalidTimeZoneDisplacementValue:
+			detail := pgErr.Detail
+			if detail == "" {
+				detail = sentenceCase(pgErr.Message) + "."
+			}
+			return &ConstraintError{Code: "INVALID_PAYLOAD", Table: pgErr.TableName, Column: pgErr.ColumnName,
+				Detail: detail, cause: err}
+		}
+	}
+	if t := Translate(err); t != err {
+		return t
+	}
+	return fmt.Errorf("item statement: %w", err)
+}
+
+func sentenceCase(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
