@@ -308,13 +308,13 @@ func (it *Items) deleteTx(ctx context.Context, tx pgx.Tx, a *access, keys []any,
 		return nil, nil, err
 	}
 	// A filter may change the keys; they are the payload.
-	if out, ok := out.([]any); ok {
-		var dropped bool
-		if keys, dropped = coerceKeys(it.pk(), out); dropped && strict {
-			return nil, nil, hooks.Forbidden()
-		}
-	} else {
+	list, ok := out.([]any)
+	if !ok {
 		return nil, nil, fmt.Errorf("items.delete filter returned %T, want the array of keys", out)
+	}
+	var dropped bool
+	if keys, dropped = coerceKeys(it.pk(), list); dropped && strict {
+		return nil, nil, hooks.Forbidden()
 	}
 	if len(keys) == 0 {
 		return nil, keys, nil
@@ -454,12 +454,6 @@ func (it *Items) ruleOptions() *query.Options {
 func (it *Items) pk() *hooks.Field { return it.coll.Fields[it.coll.PrimaryKey] }
 
 func (it *Items) pkIdent() string { return pgx.Identifier{it.coll.PrimaryKey}.Sanitize() }
-
-// returning is the RETURNING list every write statement ends with: the
-// key, the new row image and (for update/delete) the old one.
-func (it *Items) returning(newImg, oldImg string) string {
-	return " RETURNING to_jsonb(" + it.pkIdent() + "), " + newImg + ", " + oldImg
-}
 
 func (it *Items) insertSQL(cols []string) string {
 	var b strings.Builder
