@@ -588,3 +588,29 @@ func (b *Bus) Init(ctx context.Context, name string, meta hooks.Meta) {
 		}()
 	}
 }
+
+// SingleEventRunner adapts the bus to callers that dispatch one event name
+// at a time with pointer meta/context (the realtime hub's websocket.*
+// events).
+type SingleEventRunner struct{ bus *Bus }
+
+// SingleEvent returns the one-name adapter.
+func (b *Bus) SingleEvent() SingleEventRunner { return SingleEventRunner{bus: b} }
+
+// Filter runs the filters of one event name (see Bus.Filter).
+func (s SingleEventRunner) Filter(ctx context.Context, name string, payload any, meta *hooks.Meta, ec *hooks.EventContext) (any, error) {
+	return s.bus.Filter(ctx, []string{name}, payload, deref(meta), deref(ec))
+}
+
+// Action runs the live actions of one event name (see Bus.Emit).
+func (s SingleEventRunner) Action(ctx context.Context, name string, meta *hooks.Meta, ec *hooks.EventContext) {
+	s.bus.Emit(ctx, []string{name}, deref(meta), deref(ec))
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
