@@ -25,3 +25,8 @@ LIMIT $3;
 
 -- name: BroadcastPrune
 DELETE FROM hookd_broadcast WHERE created_at < now() - $1::interval;
+
+-- name: RealtimeSnapshot
+-- The current snapshot: a subscription skips events of transactions
+-- visible in it (its init read already saw their rows).
+SELECT pg_current_snapshot()::text;

@@ -315,7 +315,7 @@ func (d *dispatcher) deliverSafely(s *subscription, e *store.Event, col *hooks.C
 }
 
 func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collection, action string, key any, image hooks.Item) error {
-	if s.event != "" && s.event != action {
+	if s.event != "" && s.event != action || s.since != nil && s.since.Visible(e.TxID) {
 		return nil
 	}
 	if s.hasItem && keyString(key) != s.itemKey {

@@ -285,7 +285,13 @@ func (it *testItems) read(ctx context.Context, where string, args []any, q *hook
 	}
 	rule := func(hooks.Item) bool { return true }
 	if len(perm.Permissions) > 0 {
-		if rule, err = compileFilter(articles, perm.Permissions, vars); err != nil {
+		local := map[string]any{}
+		for k, v := range perm.Permissions {
+			if !strings.Contains(k, ".") { // no relations here: such conditions hold
+				local[k] = v
+			}
+		}
+		if rule, err = compileFilter(articles, local, vars); err != nil {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/store"
 )
 
 // maxBacklog bounds the events held for a subscription whose init has not
@@ -45,6 +46,10 @@ type subscription struct {
 	fields       []string
 	fieldsKey    string
 	fieldsNeedDB bool
+
+	// since is the snapshot taken when subscribing: events of transactions
+	// visible in it happened before the subscription (init has their rows).
+	since *store.Snapshot
 
 	mu      sync.Mutex
 	ready   bool // init sent
@@ -152,6 +157,10 @@ func (c *client) handleSubscribe(ctx context.Context, msg map[string]any) {
 	}
 	s.fields, s.fieldsNeedDB = requestedFields(q.Fields)
 	s.fieldsKey = strings.Join(s.fields, ",")
+	if s.since, err = store.RealtimeSnapshot(ctx, h.cfg.Pool); err != nil {
+		fail(err)
+		return
+	}
 
 	if old := c.addSubscription(s); old != nil {
 		h.removeSub(old)

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -111,4 +114,59 @@ func RealtimeListen(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	return nil
+}
+
+// Snapshot is a transaction snapshot (pg_snapshot): which transactions had
+// committed when it was taken.
+type Snapshot struct {
+	Xmin, Xmax uint64
+	// Xip are the transactions in progress between Xmin and Xmax.
+	Xip []uint64
+}
+
+// Visible reports whether transaction tx had committed (or aborted) when
+// the snapshot was taken, as pg_visible_in_snapshot.
+func (s *Snapshot) Visible(tx uint64) bool {
+	if tx < s.Xmin {
+		return true
+	}
+	if tx >= s.Xmax {
+		return false
+	}
+	return !slices.Contains(s.Xip, tx)
+}
+
+// RealtimeSnapshot takes the current snapshot.
+func RealtimeSnapshot(ctx context.Context, q Querier) (*Snapshot, error) {
+	var text string
+	if err := q.QueryRow(ctx, hsql.Query("RealtimeSnapshot")).Scan(&text); err != nil {
+		return nil, fmt.Errorf("taking a snapshot: %w", Translate(err))
+	}
+	return ParseSnapshot(text)
+}
+
+// ParseSnapshot reads pg_snapshot's text form "xmin:xmax:xip,xip,…".
+func ParseSnapshot(text string) (*Snapshot, error) {
+	parts := strings.Split(text, ":")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("malformed snapshot %q", text)
+	}
+	var s Snapshot
+	var err error
+	if s.Xmin, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
+		return nil, fmt.Errorf("malformed snapshot %q: %w", text, err)
+	}
+	if s.Xmax, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
+		return nil, fmt.Errorf("malformed snapshot %q: %w", text, err)
+	}
+	if parts[2] != "" {
+		for _, x := range strings.Split(parts[2], ",") {
+			n, err := strconv.ParseUint(x, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("malformed snapshot %q: %w", text, err)
+			}
+			s.Xip = append(s.Xip, n)
+		}
+	}
+	return &s, nil
 }
