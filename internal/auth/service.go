@@ -200,10 +200,12 @@ func (s *Service) listenOnce(ctx context.Context) error {
 	}
 }
 
-// inTx runs fn in a transaction; the error is translated.
+// inTx runs fn in a transaction. Errors from fn are already typed; only
+// begin and commit errors still need translating.
 func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, fn)
-	if _, ok := hooks.AsError(err); ok {
+	var ce *store.ConstraintError
+	if _, ok := hooks.AsError(err); ok || errors.As(err, &ce) {
 		return err
 	}
 	return store.Translate(err)

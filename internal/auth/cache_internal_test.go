@@ -1,0 +1,87 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/testdb"
+)
+
+func (c *permCache) isListening() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listening
+}
+
+func (c *permCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// Two instances cache a permission; a change made outside either (psql)
+// reaches both through NOTIFY, and a change through one reaches the other.
+func TestPermissionCacheIsInvalidatedOnEveryInstance(t *testing.T) {
+	t.Parallel()
+	d := testdb.New(t)
+	ctx := context.Background()
+	var svcs []*Service
+	for range 2 {
+		svc, err := NewService(&Config{Pool: d.Pool, Secret: "s"})
+		require.NoError(t, err)
+		require.NoError(t, svc.Start(ctx))
+		t.Cleanup(svc.Stop)
+		svcs = append(svcs, svc)
+	}
+	for _, svc := range svcs {
+		require.Eventually(t, svc.perms.isListening, 10*time.Second, 10*time.Millisecond)
+	}
+	role, err := svcs[0].RoleCreateMany(ctx, nil, []map[string]any{{"name": "R"}})
+	require.NoError(t, err)
+	acc := &hooks.Accountability{User: "u", Role: role[0]["id"].(string)}
+	created, err := svcs[0].PermissionCreateMany(ctx, nil, []map[string]any{{"role": acc.Role, "collection": "posts",
+		"action": "read", "fields": []any{"a"}}})
+	require.NoError(t, err)
+
+	fields := func(svc *Service) []string {
+		p, err := svc.Permission(ctx, acc, "posts", "read")
+		require.NoError(t, err)
+		if p == nil {
+			return nil
+		}
+		return p.Fields
+	}
+	require.Eventually(t, func() bool { return len(fields(svcs[1])) == 1 && fields(svcs[1])[0] == "a" },
+		10*time.Second, 10*time.Millisecond)
+	for _, svc := range svcs {
+		require.Equal(t, []string{"a"}, fields(svc))
+		require.Equal(t, 1, svc.perms.size(), "the permission is cached")
+	}
+
+	_, err = d.Pool.Exec(ctx, `UPDATE hookd_permissions SET fields = '{b}'`)
+	require.NoError(t, err)
+	for _, svc := range svcs {
+		require.Eventually(t, func() bool { f := fields(svc); return len(f) == 1 && f[0] == "b" },
+			10*time.Second, 10*time.Millisecond, "a psql change reaches every instance")
+	}
+
+	keys := []string{fmt.Sprint(created[0]["id"])}
+	_, err = svcs[0].PermissionUpdateMany(ctx, nil, keys, map[string]any{"fields": []any{"c"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"c"}, fields(svcs[0]), "the writing instance sees its change at once")
+	require.Eventually(t, func() bool { f := fields(svcs[1]); return len(f) == 1 && f[0] == "c" },
+		10*time.Second, 10*time.Millisecond)
+
+	// While the listener is down the cache is bypassed, never stale.
+	svcs[1].Stop()
+	require.False(t, svcs[1].perms.isListening())
+	_, err = d.Pool.Exec(ctx, `UPDATE hookd_permissions SET fields = '{d}'`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"d"}, fields(svcs[1]))
+	require.Zero(t, svcs[1].perms.size())
+}
