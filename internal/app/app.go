@@ -23,8 +23,10 @@ import (
 	"github.com/hookd/hookd/db"
 	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/api"
+	"github.com/hookd/hookd/internal/auth"
 	"github.com/hookd/hookd/internal/config"
 	"github.com/hookd/hookd/internal/event"
+	"github.com/hookd/hookd/internal/item"
 	"github.com/hookd/hookd/internal/jobs"
 	"github.com/hookd/hookd/internal/schema"
 	"github.com/hookd/hookd/internal/store"
@@ -54,6 +56,8 @@ type App struct {
 	river      *river.Client[pgx.Tx]
 	schema     *schema.Loader
 	bus        *event.Bus
+	auth       *auth.Service
+	items      *item.Service
 	api        *api.Server
 	httpServer *http.Server
 	listener   net.Listener
@@ -103,6 +107,14 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		return nil, err
 	}
 	a.bus.Services().SetSchema(a.schema.Load)
+	a.items, err = item.NewService(&item.Config{Pool: pool, Schema: a.schema.Current, DBSchema: cfg.DBSchema,
+		Hooks: a.bus, Logger: c.Logger.With(slog.String("component", "items")),
+		DefaultLimit: cfg.QueryLimitDefault, MaxLimit: cfg.QueryLimitMax})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	a.bus.Services().SetItems(a.items.Items)
 	a.bus.Init(ctx, "app.before", hooks.Meta{})
 	workers, err := jobs.Workers(&jobs.Config{Bus: a.bus, Logger: c.Logger.With(slog.String("component", "hooks"))})
 	if err != nil {
@@ -122,6 +134,27 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		return nil, fmt.Errorf("creating River client: %w", err)
 	}
 
+	// Users, roles, permissions, tokens; the first admin on first start.
+	a.auth, err = auth.NewService(&auth.Config{Pool: pool, Logger: c.Logger.With(slog.String("component", "auth")),
+		Secret: cfg.Secret, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
+		LoginRateLimit: cfg.LoginRateLimit, LoginRateWindow: cfg.LoginRateWindow, Hooks: a.bus})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := a.bootstrapAdmin(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	authAPI, err := api.NewAuth(&api.AuthConfig{Service: a.auth, Logger: c.Logger,
+		RefreshCookieName: cfg.RefreshCookieName, SessionCookieName: cfg.SessionCookieName,
+		RefreshTokenTTL: cfg.RefreshTokenTTL, CookieSecure: strings.HasPrefix(cfg.PublicURL, "https://"),
+		QueryLimitDefault: cfg.QueryLimitDefault})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+
 	hookMWBefore, hookMWAfter := a.bus.InitMiddlewares(ctx)
 	a.api, err = api.NewServer(&api.Config{
 		Logger:       c.Logger,
@@ -130,9 +163,13 @@ func New(ctx context.Context, c *Config) (*App, error) {
 			"database": a.databaseHealth,
 			"river":    a.riverHealth,
 		},
-		Middlewares: append(hookMWBefore, hookMWAfter...),
+		// As Directus: middlewares.before hooks, authentication, then
+		// middlewares.after hooks (which see the accountability).
+		Middlewares: slices.Concat(hookMWBefore, []func(http.Handler) http.Handler{authAPI.Middleware}, hookMWAfter),
 		Mount: []func(*api.Server, chi.Router){
 			hookRoutes(ctx, a.bus, "routes.before"),
+			authAPI.Routes,
+			api.ItemsRoutes(a.items),
 			hookRoutes(ctx, a.bus, "routes.custom.before"),
 			hookRoutes(ctx, a.bus, "routes.custom.after"),
 			hookRoutes(ctx, a.bus, "routes.after"),
@@ -156,9 +193,34 @@ func New(ctx context.Context, c *Config) (*App, error) {
 // Pool is the instance's database pool.
 func (a *App) Pool() *pgxpool.Pool { return a.pool }
 
+// Auth is the instance's authentication service (users, roles,
+// permissions, tokens; the item service's permission source).
+func (a *App) Auth() *auth.Service { return a.auth }
+
+// bootstrapAdmin creates the first admin (ADMIN_EMAIL, ADMIN_PASSWORD) when
+// there are no users; a generated password is logged once.
+func (a *App) bootstrapAdmin(ctx context.Context) error {
+	res, err := a.auth.AdminBootstrap(ctx, a.cfg.AdminEmail, a.cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("creating the first admin: %w", err)
+	}
+	switch {
+	case res.Created && res.GeneratedPassword != "":
+		a.logger.WarnContext(ctx, "created the first admin with a generated password; change it",
+			slog.String("email", res.Email), slog.String("password", res.GeneratedPassword))
+	case res.Created:
+		a.logger.InfoContext(ctx, "created the first admin", slog.String("email", res.Email))
+	}
+	return nil
+}
+
 // Bus is the instance's hook bus (the item service runs filters and
 // enqueues actions through it; wire services with Bus().Services()).
 func (a *App) Bus() *event.Bus { return a.bus }
+
+// Items is the instance's item service (hooks reach it through
+// Bus().Services().Items).
+func (a *App) Items() *item.Service { return a.items }
 
 // hookRoutes runs the init hooks of a routes.* event with the router.
 func hookRoutes(ctx context.Context, bus *event.Bus, name string) func(*api.Server, chi.Router) {
@@ -193,10 +255,16 @@ func (a *App) Start(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("loading schema: %w", err)
 	}
+	if err := a.auth.Start(ctx); err != nil {
+		ln.Close()
+		a.schema.Stop()
+		return fmt.Errorf("starting auth: %w", err)
+	}
 	// River's work context must outlive the request that started us; Stop
 	// ends it.
 	if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
+		a.auth.Stop()
 		a.schema.Stop()
 		return fmt.Errorf("starting River: %w", err)
 	}
@@ -255,6 +323,7 @@ func (a *App) Stop(ctx context.Context) error {
 		if err := a.bus.Drain(shutdownCtx); err != nil {
 			a.logger.Warn("live action hooks still running at shutdown", slog.Any("error", err))
 		}
+		a.auth.Stop()
 		a.schema.Stop()
 		a.pool.Close()
 	})
