@@ -40,6 +40,10 @@ commands:
   serve [--dev]               run the server
   migrate up|down|status      apply, roll back one, or list migrations
   dev db start|stop|url       manage the project-local Postgres cluster
+  jobs list [--state S] [--hook ID] [--event NAME] [--limit N]
+                              list hook runs (River jobs), newest first
+  jobs retry|cancel <id>      retry or cancel one hook run by river_job id
+  hooks list                  list the hooks of the enabled extensions
 
 --dev uses the project-local Postgres cluster when DB_CONNECTION_STRING and
 DATABASE_URL are unset (creating and starting it as needed).
@@ -62,6 +66,10 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		err = migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "dev":
 		err = dev(ctx, args[1:], stdout, stderr)
+	case "jobs":
+		err = jobsCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "hooks":
+		err = hooksCmd(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -123,7 +131,7 @@ func serve(ctx context.Context, args []string, getenv config.Getenv, stderr io.W
 	if cfg.SecretGenerated {
 		logger.Warn("SECRET is not set: using a random one; tokens will not survive a restart or work across instances")
 	}
-	a, err := app.New(ctx, &app.Config{Config: cfg, Logger: logger})
+	a, err := app.New(ctx, &app.Config{Config: cfg, Logger: logger, Extensions: extensions})
 	if err != nil {
 		return err
 	}
