@@ -109,8 +109,20 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		return nil, err
 	}
 	a.bus.Services().SetSchema(a.schema.Load)
+	// Users, roles, permissions, tokens; the first admin on first start.
+	a.auth, err = auth.NewService(&auth.Config{Pool: pool, Logger: c.Logger.With(slog.String("component", "auth")),
+		Secret: cfg.Secret, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
+		LoginRateLimit: cfg.LoginRateLimit, LoginRateWindow: cfg.LoginRateWindow, Hooks: a.bus})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := a.bootstrapAdmin(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	a.items, err = item.NewService(&item.Config{Pool: pool, Schema: a.schema.Current, DBSchema: cfg.DBSchema,
-		Hooks: a.bus, Logger: c.Logger.With(slog.String("component", "items")),
+		Hooks: a.bus, Permissions: a.auth, Logger: c.Logger.With(slog.String("component", "items")),
 		DefaultLimit: cfg.QueryLimitDefault, MaxLimit: cfg.QueryLimitMax})
 	if err != nil {
 		pool.Close()
@@ -136,18 +148,6 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		return nil, fmt.Errorf("creating River client: %w", err)
 	}
 
-	// Users, roles, permissions, tokens; the first admin on first start.
-	a.auth, err = auth.NewService(&auth.Config{Pool: pool, Logger: c.Logger.With(slog.String("component", "auth")),
-		Secret: cfg.Secret, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
-		LoginRateLimit: cfg.LoginRateLimit, LoginRateWindow: cfg.LoginRateWindow, Hooks: a.bus})
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	if err := a.bootstrapAdmin(ctx); err != nil {
-		pool.Close()
-		return nil, err
-	}
 	authAPI, err := api.NewAuth(&api.AuthConfig{Service: a.auth, Logger: c.Logger,
 		RefreshCookieName: cfg.RefreshCookieName, SessionCookieName: cfg.SessionCookieName,
 		RefreshTokenTTL: cfg.RefreshTokenTTL, CookieSecure: strings.HasPrefix(cfg.PublicURL, "https://"),
