@@ -329,6 +329,9 @@ func (h *Hub) Stop() {
 	})
 }
 
+// InstanceID names this instance (see ListenerApplicationName).
+func (h *Hub) InstanceID() string { return h.cfg.InstanceID }
+
 // Path is the endpoint the hub serves (WEBSOCKETS_REST_PATH).
 func (h *Hub) Path() string { return h.cfg.Websockets.RESTPath }
 

@@ -1,0 +1,133 @@
+package realtime_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/config"
+	"github.com/hookd/hookd/internal/realtime"
+	"github.com/hookd/hookd/internal/store"
+)
+
+// twoHubs are two instances on one database.
+func twoHubs(t *testing.T, ws func(*config.Websockets)) (*env, *env) {
+	t.Helper()
+	a := setup(t, &envOpts{ws: ws})
+	b := setup(t, &envOpts{db: a.db, ws: ws})
+	return a, b
+}
+
+func TestEventsCrossInstances(t *testing.T) {
+	t.Parallel()
+	a, b := twoHubs(t, nil)
+	onB := dialAuthed(t, b, "admin-token")
+	onB.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+
+	// Written through A (whose Wake notifies every instance).
+	key := err0(a.items().CreateOne(context.Background(), hooks.Item{"title": "from A"}))
+	m := onB.nextOf("subscription")
+	require.Equal(t, "create", m["event"])
+	require.Equal(t, key, m["data"].([]any)[0].(map[string]any)["id"])
+}
+
+func TestBroadcastCrossesInstances(t *testing.T) {
+	t.Parallel()
+	a, b := twoHubs(t, func(ws *config.Websockets) { ws.RESTAuth = "public" })
+	pubA := dial(t, a.url)
+	pubB := dial(t, b.url)
+	adminB := dialAuthed(t, b, "admin-token")
+	require.Eventually(t, func() bool { return len(a.hub.Clients()) == 1 && len(b.hub.Clients()) == 2 },
+		5*time.Second, 10*time.Millisecond)
+
+	// Far beyond NOTIFY's 8000-byte payload limit.
+	big := `{"type":"notification","data":"` + strings.Repeat("n", 100_000) + `"}`
+	require.NoError(t, a.hub.Broadcast(context.Background(), big, nil))
+	for _, c := range []*wsClient{pubA, pubB, adminB} {
+		require.Equal(t, big, string(c.nextRaw()))
+	}
+
+	// Filtered by user, and objects are JSON-encoded.
+	require.NoError(t, b.hub.Broadcast(context.Background(), map[string]any{"type": "to-admin"},
+		&hooks.BroadcastFilter{User: "u-admin"}))
+	require.Equal(t, `{"type":"to-admin"}`, string(adminB.nextRaw()))
+	require.NoError(t, a.hub.Broadcast(context.Background(), `{"type":"to-role"}`,
+		&hooks.BroadcastFilter{Role: "r-admin"}))
+	require.Equal(t, `{"type":"to-role"}`, string(adminB.nextRaw()))
+	pubA.send(map[string]any{"type": "ping"})
+	require.Equal(t, "pong", pubA.next()["type"], "public clients got neither")
+	pubB.send(map[string]any{"type": "ping"})
+	require.Equal(t, "pong", pubB.next()["type"])
+}
+
+// Killing an instance's LISTEN connection loses nothing: polling and the
+// reconnection catch up.
+func TestListenConnectionKilled(t *testing.T) {
+	t.Parallel()
+	a, b := twoHubs(t, nil)
+	onB := dialAuthed(t, b, "admin-token")
+	onB.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	ctx := context.Background()
+	appName := realtime.ListenerApplicationName(b.hub.InstanceID())
+	listenerPID := func() int {
+		var pid int
+		err := a.db.Pool.QueryRow(ctx, `SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE application_name = $1`, appName).Scan(&pid)
+		require.NoError(t, err)
+		return pid
+	}
+	require.Eventually(t, func() bool { return listenerPID() != 0 }, 5*time.Second, 10*time.Millisecond)
+	old := listenerPID()
+	_, err := a.db.Pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, old)
+	require.NoError(t, err)
+
+	var keys []any
+	for i := 0; i < 5; i++ {
+		keys = append(keys, err0(a.items().CreateOne(ctx, hooks.Item{"title": "while reconnecting"})))
+	}
+	var got []any
+	for len(got) < len(keys) {
+		m := onB.nextOf("subscription")
+		got = append(got, m["data"].([]any)[0].(map[string]any)["id"])
+	}
+	require.Equal(t, keys, got)
+	require.Eventually(t, func() bool { pid := listenerPID(); return pid != 0 && pid != old },
+		10*time.Second, 20*time.Millisecond, "the LISTEN connection comes back")
+}
+
+// Transactions commit out of id order; the reader's cursor must not skip
+// the earlier id that commits later.
+func TestOutOfOrderCommits(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	c := dialAuthed(t, e, "admin-token")
+	c.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	ctx := context.Background()
+	appendEvent := func(tx interface {
+		store.Querier
+	}, title string) {
+		_, err := store.EventAppendTx(ctx, tx, []store.EventAppendParams{{Name: "items.create", Scope: "items",
+			Action: "create", Collection: "articles", ItemKey: title, Data: map[string]any{"id": title, "title": title}}})
+		require.NoError(t, err)
+	}
+	first, err := e.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer first.Rollback(ctx) //nolint:errcheck
+	appendEvent(first, "first") // lower id, commits last
+	second, err := e.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	appendEvent(second, "second")
+	require.NoError(t, second.Commit(ctx))
+	e.hub.Wake()
+	require.NoError(t, first.Commit(ctx))
+	e.hub.Wake()
+	var titles []any
+	for len(titles) < 2 {
+		m := c.nextOf("subscription")
+		titles = append(titles, m["data"].([]any)[0].(map[string]any)["title"])
+	}
+	require.ElementsMatch(t, []any{"first", "second"}, titles)
+}
