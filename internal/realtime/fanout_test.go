@@ -115,7 +115,7 @@ func TestOutOfOrderCommits(t *testing.T) {
 	}
 	first, err := e.db.Pool.Begin(ctx)
 	require.NoError(t, err)
-	defer first.Rollback(ctx) //nolint:errcheck
+	defer first.Rollback(ctx)   //nolint:errcheck
 	appendEvent(first, "first") // lower id, commits last
 	second, err := e.db.Pool.Begin(ctx)
 	require.NoError(t, err)
