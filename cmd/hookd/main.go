@@ -44,6 +44,10 @@ commands:
                               list hook runs (River jobs), newest first
   jobs retry|cancel <id>      retry or cancel one hook run by river_job id
   hooks list                  list the hooks of the enabled extensions
+  users create --email E --password P [--role R | --admin]
+                              create a user (role by id or name)
+  users passwd --email E --password P
+                              set a user's password
 
 --dev uses the project-local Postgres cluster when DB_CONNECTION_STRING and
 DATABASE_URL are unset (creating and starting it as needed).
@@ -70,6 +74,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		err = jobsCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "hooks":
 		err = hooksCmd(ctx, args[1:], getenv, stdout)
+	case "users":
+		err = usersCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
