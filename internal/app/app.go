@@ -30,6 +30,7 @@ import (
 	"github.com/hookd/hookd/internal/event"
 	"github.com/hookd/hookd/internal/item"
 	"github.com/hookd/hookd/internal/jobs"
+	"github.com/hookd/hookd/internal/realtime"
 	"github.com/hookd/hookd/internal/schema"
 	"github.com/hookd/hookd/internal/store"
 )
@@ -60,6 +61,7 @@ type App struct {
 	bus        *event.Bus
 	auth       *auth.Service
 	items      *item.Service
+	realtime   *realtime.Hub
 	api        *api.Server
 	httpServer *http.Server
 	listener   net.Listener
@@ -123,12 +125,20 @@ func New(ctx context.Context, c *Config) (*App, error) {
 	}
 	a.items, err = item.NewService(&item.Config{Pool: pool, Schema: a.schema.Current, DBSchema: cfg.DBSchema,
 		Hooks: a.bus, Permissions: a.auth, Logger: c.Logger.With(slog.String("component", "items")),
+		Committed:    a.eventsCommitted,
 		DefaultLimit: cfg.QueryLimitDefault, MaxLimit: cfg.QueryLimitMax})
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	a.bus.Services().SetItems(a.items.Items)
+	if a.realtime, err = a.newRealtime(); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if a.realtime != nil {
+		a.bus.Services().SetWebSocket(a.realtime)
+	}
 	a.bus.Init(ctx, "app.before", hooks.Meta{})
 	workers, err := jobs.Workers(&jobs.Config{Bus: a.bus, Logger: c.Logger.With(slog.String("component", "hooks"))})
 	if err != nil {
@@ -172,6 +182,7 @@ func New(ctx context.Context, c *Config) (*App, error) {
 			hookRoutes(ctx, a.bus, "routes.before"),
 			authAPI.Routes,
 			api.ItemsRoutes(a.items),
+			a.mountRealtime,
 			hookRoutes(ctx, a.bus, "routes.custom.before"),
 			hookRoutes(ctx, a.bus, "routes.custom.after"),
 			hookRoutes(ctx, a.bus, "routes.after"),
@@ -262,10 +273,21 @@ func (a *App) Start(ctx context.Context) error {
 		a.schema.Stop()
 		return fmt.Errorf("starting auth: %w", err)
 	}
+	if a.realtime != nil {
+		if err := a.realtime.Start(ctx); err != nil {
+			ln.Close()
+			a.auth.Stop()
+			a.schema.Stop()
+			return err
+		}
+	}
 	// River's work context must outlive the request that started us; Stop
 	// ends it.
 	if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
+		if a.realtime != nil {
+			a.realtime.Stop()
+		}
 		a.auth.Stop()
 		a.schema.Stop()
 		return fmt.Errorf("starting River: %w", err)
@@ -312,6 +334,10 @@ func (a *App) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("draining HTTP: %w", err))
 				_ = a.httpServer.Close()
 			}
+		}
+		// Sockets are hijacked: Shutdown does not close them; the hub does.
+		if a.realtime != nil {
+			a.realtime.Stop()
 		}
 		if err := a.river.Stop(shutdownCtx); err != nil {
 			a.logger.Warn("River did not stop in time; cancelling running jobs", slog.Any("error", err))

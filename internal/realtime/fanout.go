@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -475,13 +476,10 @@ func (d *dispatcher) audience(acc *hooks.Accountability, col *hooks.Collection) 
 			a.rule = rule
 		}
 	}
-	if !(len(pe.perm.Fields) == 0 || len(pe.perm.Fields) == 1 && pe.perm.Fields[0] == "*") {
-		a.fields = map[string]bool{}
+	// As the item service: ["*"] = all fields, nil = none.
+	if !slices.Contains(pe.perm.Fields, "*") {
+		a.fields = make(map[string]bool, len(pe.perm.Fields))
 		for _, f := range pe.perm.Fields {
-			if f == "*" {
-				a.fields = nil
-				break
-			}
 			a.fields[f] = true
 		}
 	}
