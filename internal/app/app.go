@@ -114,7 +114,10 @@ func New(ctx context.Context, c *Config) (*App, error) {
 	// Users, roles, permissions, tokens; the first admin on first start.
 	a.auth, err = auth.NewService(&auth.Config{Pool: pool, Logger: c.Logger.With(slog.String("component", "auth")),
 		Secret: cfg.Secret, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
-		LoginRateLimit: cfg.LoginRateLimit, LoginRateWindow: cfg.LoginRateWindow, Hooks: a.bus})
+		LoginRateLimit: cfg.LoginRateLimit, LoginRateWindow: cfg.LoginRateWindow, Hooks: a.bus,
+		// Users/roles/permissions events wake realtime readers like item
+		// events do (a.realtime is set below, before anything is served).
+		Wake: func() { a.eventsCommitted(context.Background(), "", nil) }})
 	if err != nil {
 		pool.Close()
 		return nil, err
