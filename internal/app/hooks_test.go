@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/app"
+	"github.com/hookd/hookd/internal/config"
+	"github.com/hookd/hookd/internal/testdb"
+)
+
+// The app wires the hook engine: init hooks add middleware and routes,
+// server.start reaches live actions, EXTENSIONS disables extensions, and a
+// create through the items service runs its durable action on the app's
+// River client.
+func TestAppRunsHooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testdb.New(t)
+	_, err := d.Pool.Exec(ctx, "CREATE TABLE notes (id serial PRIMARY KEY, title text)")
+	require.NoError(t, err)
+
+	started := make(chan string, 1)
+	created := make(chan hooks.Meta, 1)
+	enabled := hooks.Extension{ID: "wired", Register: func(r hooks.Registrar, _ *hooks.Context) error {
+		r.Init("middlewares.before", func(_ context.Context, m hooks.Meta) error {
+			hooks.RouterFrom(m).Use(func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("X-Hook", "wired")
+					next.ServeHTTP(w, r)
+				})
+			})
+			return nil
+		})
+		r.Init("routes.custom.before", func(_ context.Context, m hooks.Meta) error {
+			hooks.RouterFrom(m).Get("/hook-route", func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, "from a hook")
+			})
+			return nil
+		})
+		r.Action("server.start", func(_ context.Context, m hooks.Meta, _ hooks.EventContext) error {
+			started <- m.Extra["addr"].(string)
+			return nil
+		})
+		r.Action("notes.items.create", func(_ context.Context, m hooks.Meta, _ hooks.EventContext) error {
+			created <- m
+			return nil
+		})
+		return nil
+	}}
+	disabled := hooks.Extension{ID: "disabled", Register: func(r hooks.Registrar, _ *hooks.Context) error {
+		r.Filter("items.create", func(context.Context, any, hooks.Meta, hooks.EventContext) (any, error) {
+			return nil, hooks.Forbidden()
+		})
+		return nil
+	}}
+
+	env := map[string]string{"DATABASE_URL": d.URL, "HOST": "127.0.0.1", "PORT": "0", "SECRET": "test",
+		"EXTENSIONS": "wired"}
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	a, err := app.New(ctx, &app.Config{Config: cfg, Logger: slog.New(slog.DiscardHandler), InstanceID: "hooks-" + d.Name,
+		Extensions: []hooks.Extension{enabled, disabled}})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(ctx))
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+	require.Equal(t, a.Addr(), <-started)
+
+	status, hdr, body := get(t, "http://"+a.Addr()+"/hook-route")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "from a hook", body)
+	require.Equal(t, "wired", hdr.Get("X-Hook"))
+
+	_, err = a.Schema().Reload(ctx)
+	require.NoError(t, err)
+	notes, err := a.Bus().Services().Items("notes", nil)
+	require.NoError(t, err)
+	key, err := notes.CreateOne(ctx, hooks.Item{"title": "hi"})
+	require.NoError(t, err, "the disabled extension's filter must not run")
+	select {
+	case m := <-created:
+		require.EqualValues(t, key, m.Key)
+		require.Equal(t, "notes", m.Collection)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the durable action did not run on the app's River client")
+	}
+}
