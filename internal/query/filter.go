@@ -35,7 +35,7 @@ type cond struct {
 
 // stringOps are the LIKE-family operators: the base match and its flags.
 var stringOps = map[string]struct {
-	match              string // contains, starts, ends
+	match               string // contains, starts, ends
 	negate, insensitive bool
 }{
 	"_contains":      {"contains", false, false},
@@ -169,27 +169,21 @@ func (fc *filterCompiler) cond(f *hooks.Field, op string, raw any) (*cond, error
 		return c, nil
 
 	case "_eq", "_neq", "_lt", "_lte", "_gt", "_gte":
+		eq := op == "_eq" || op == "_neq"
+		if v, ok := resolveVar(raw, fc.vars); ok && v == nil && eq {
+			// _eq: null is IS NULL, on any type.
+			c.op = map[string]string{"_eq": "_null", "_neq": "_nnull"}[op]
+			return c, nil
+		}
+		if eq && !k.comparable() || !eq && !k.ordered() {
+			return nil, notSupported()
+		}
 		v, err := fc.value(f, k, op, raw)
 		if err != nil {
 			return nil, err
 		}
 		if v == nil {
-			switch op {
-			case "_eq":
-				c.op = "_null"
-				return c, nil
-			case "_neq":
-				c.op = "_nnull"
-				return c, nil
-			}
 			return nil, errInvalid("%q on field %q in %q needs a value, not null", op, f.Name, fc.param)
-		}
-		if op == "_eq" || op == "_neq" {
-			if !k.comparable() {
-				return nil, notSupported()
-			}
-		} else if !k.ordered() {
-			return nil, notSupported()
 		}
 		c.value = v
 		return c, nil

@@ -23,16 +23,6 @@ func triOf(b bool) tri {
 	return triFalse
 }
 
-func (t tri) not() tri {
-	switch t {
-	case triTrue:
-		return triFalse
-	case triFalse:
-		return triTrue
-	}
-	return triUnknown
-}
-
 // Match compiles filter for in-memory evaluation against row images. It
 // accepts exactly the filters Where accepts and selects exactly the rows
 // Where selects (the agreement is tested against Postgres). No field

@@ -25,8 +25,8 @@ const maxBracketDepth = 2*maxFilterDepth + 4
 // checks syntax only; Select and friends check names and values.
 func ParseURL(values url.Values) (*hooks.Query, error) {
 	q := &hooks.Query{}
-	brackets := map[string]map[string]any{} // filter/aggregate bracket trees
-	listItems := map[string][]indexedValue{}  // fields[]=a, fields[0]=a, …
+	brackets := map[string]map[string]any{}  // filter/aggregate bracket trees
+	listItems := map[string][]indexedValue{} // fields[]=a, fields[0]=a, …
 	keys := make([]string, 0, len(values))
 	for k := range values {
 		keys = append(keys, k)

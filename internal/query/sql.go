@@ -27,7 +27,7 @@ func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // literal quotes a string constant (field names used as JSON keys: they
 // come from the catalog, never from the client, but are quoted properly all
-// the same). E'' keeps the meaning independent of standard_conforming_strings.
+// the same). E” keeps the meaning independent of standard_conforming_strings.
 func literal(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\\`)
 	return "E'" + strings.ReplaceAll(s, "'", "''") + "'"
