@@ -636,3 +636,23 @@ func jsonKey(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	id := b.createUser(t, "pc@example.com", "old-password-1", nil)
+	tokens, _, err := b.svc.Login(ctx, "pc@example.com", "old-password-1", auth.LoginMeta{})
+	require.NoError(t, err)
+	_, err = b.svc.UserUpdate(ctx, nil, id, map[string]any{"first_name": "Pat"})
+	require.NoError(t, err)
+	tokens, _, err = b.svc.Refresh(ctx, tokens.RefreshToken)
+	require.NoError(t, err, "other changes keep the sessions")
+	require.NoError(t, b.svc.UserPasswordSet(ctx, "PC@example.com", "new-password-2"))
+	_, _, err = b.svc.Refresh(ctx, tokens.RefreshToken)
+	requireCode(t, err, "INVALID_CREDENTIALS")
+	_, _, err = b.svc.Login(ctx, "pc@example.com", "old-password-1", auth.LoginMeta{})
+	requireCode(t, err, "INVALID_CREDENTIALS")
+	_, _, err = b.svc.Login(ctx, "pc@example.com", "new-password-2", auth.LoginMeta{})
+	require.NoError(t, err)
+}
