@@ -62,6 +62,8 @@ var thingsDDL = []string{
 	 (8, '10', '10', '10', '10', 100, 10, 10, 10, 10, true,
 	  'f0eebc99-9c0b-4ef8-bb6d-6bb9bd380a16', '2025-01-01', '10:00:00.000001', '2030-01-01 00:00',
 	  '2030-01-01 00:00:00+00', '10', '{10}')`,
+	`ALTER TABLE things ADD COLUMN pj json`,
+	`UPDATE things SET pj = doc::json`,
 }
 
 type agreeCase struct {
@@ -158,6 +160,8 @@ var agreeCases = []agreeCase{
 	{"empty json", `{"doc":{"_empty":true}}`, []int{2, 3, 5}},
 	{"JSON null is null", `{"doc":{"_null":true}}`, []int{2, 3, 5}},
 	{"nnull json", `{"doc":{"_nnull":true}}`, []int{1, 4, 6, 7, 8}},
+	{"json (not jsonb) null", `{"pj":{"_null":true}}`, []int{2, 3, 5}},
+	{"json (not jsonb) nempty", `{"pj":{"_nempty":true}}`, []int{1, 4, 6, 7, 8}},
 	{"empty array column", `{"tags":{"_nempty":true}}`, []int{1, 2, 4, 6, 7, 8}},
 	// uuid
 	{"uuid eq upper input", `{"uid":{"_eq":"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"}}`, []int{1}},
@@ -307,4 +311,20 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestMatchNowIsEvaluationTime: without a fixed Now, $NOW moves with the
+// clock, so a subscription's filter stays right as time passes.
+func TestMatchNowIsEvaluationTime(t *testing.T) {
+	t.Parallel()
+	c := fuzzCollection
+	soon := time.Now().Add(200 * time.Millisecond)
+	row := hooks.Item{"created": soon.Format(time.RFC3339Nano)}
+	live, err := query.Match(c, decode(t, `{"created":{"_lt":"$NOW"}}`), query.Vars{})
+	require.NoError(t, err)
+	frozen, err := query.Match(c, decode(t, `{"created":{"_lt":"$NOW"}}`), query.Vars{Now: soon.Add(-time.Hour)})
+	require.NoError(t, err)
+	require.False(t, live(row))
+	require.Eventually(t, func() bool { return live(row) }, 5*time.Second, 10*time.Millisecond)
+	require.False(t, frozen(row))
 }

@@ -62,13 +62,34 @@ type filterCompiler struct {
 	// rules, which may use fields the role cannot read).
 	checkReadable bool
 	nodes         int
+	// usesNow is set when the filter uses $NOW.
+	usesNow bool
+}
+
+// resolve resolves a variable, noting $NOW.
+func (fc *filterCompiler) resolve(raw any) (any, bool) {
+	if s, ok := raw.(string); ok && strings.HasPrefix(s, "$NOW") {
+		fc.usesNow = true
+	}
+	return resolveVar(raw, fc.vars)
 }
 
 // compileFilter compiles a Directus filter; a nil or empty filter is an
 // empty _and (true).
 func compileFilter(c *hooks.Collection, o *Options, filter map[string]any, param string, checkReadable bool) (*node, error) {
-	fc := &filterCompiler{c: c, o: o, vars: o.Vars, param: param, checkReadable: checkReadable}
-	return fc.group(filter, 0)
+	n, _, err := compileFilterNow(c, o, filter, param, checkReadable)
+	return n, err
+}
+
+// compileFilterNow also reports whether the filter uses $NOW. Every $NOW in
+// one filter is the same instant.
+func compileFilterNow(c *hooks.Collection, o *Options, filter map[string]any, param string,
+	checkReadable bool) (*node, bool, error) {
+	vars := o.Vars
+	vars.Now = vars.now()
+	fc := &filterCompiler{c: c, o: o, vars: vars, param: param, checkReadable: checkReadable}
+	n, err := fc.group(filter, 0)
+	return n, fc.usesNow, err
 }
 
 func (fc *filterCompiler) count() error {
@@ -158,7 +179,7 @@ func (fc *filterCompiler) cond(f *hooks.Field, op string, raw any) (*cond, error
 	}
 	switch op {
 	case "_null", "_nnull", "_empty", "_nempty":
-		v, _ := resolveVar(raw, fc.vars)
+		v, _ := fc.resolve(raw)
 		b, err := toBool(v)
 		if err != nil {
 			return nil, errInvalid("%q on field %q in %q must be true or false", op, f.Name, fc.param)
@@ -170,7 +191,7 @@ func (fc *filterCompiler) cond(f *hooks.Field, op string, raw any) (*cond, error
 
 	case "_eq", "_neq", "_lt", "_lte", "_gt", "_gte":
 		eq := op == "_eq" || op == "_neq"
-		if v, ok := resolveVar(raw, fc.vars); ok && v == nil && eq {
+		if v, ok := fc.resolve(raw); ok && v == nil && eq {
 			// _eq: null is IS NULL, on any type.
 			c.op = map[string]string{"_eq": "_null", "_neq": "_nnull"}[op]
 			return c, nil
@@ -225,7 +246,7 @@ func (fc *filterCompiler) cond(f *hooks.Field, op string, raw any) (*cond, error
 		if !k.textual() {
 			return nil, notSupported()
 		}
-		v, ok := resolveVar(raw, fc.vars)
+		v, ok := fc.resolve(raw)
 		if !ok {
 			return nil, errInvalid("Invalid variable %v on field %q in %q", raw, f.Name, fc.param)
 		}
@@ -241,7 +262,7 @@ func (fc *filterCompiler) cond(f *hooks.Field, op string, raw any) (*cond, error
 
 // value resolves variables and coerces raw to the field's type.
 func (fc *filterCompiler) value(f *hooks.Field, k kind, op string, raw any) (any, error) {
-	v, ok := resolveVar(raw, fc.vars)
+	v, ok := fc.resolve(raw)
 	if !ok {
 		return nil, errInvalid("Invalid variable %v on field %q in %q", raw, f.Name, fc.param)
 	}

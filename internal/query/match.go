@@ -28,11 +28,22 @@ func triOf(b bool) tri {
 // Where selects (the agreement is tested against Postgres). No field
 // restriction applies: the caller decides what a subscriber may filter on
 // when it compiles the subscription's query.
+//
+// With vars.Now zero, $NOW is the time of each evaluation (as Directus
+// re-reads at event time), so a subscription to "created in the last hour"
+// stays correct as time passes; a fixed vars.Now freezes it.
 func Match(c *hooks.Collection, filter map[string]any, vars Vars) (Predicate, error) {
 	o := (&Options{Vars: vars}).defaults()
-	n, err := compileFilter(c, o, filter, "filter", false)
+	n, usesNow, err := compileFilterNow(c, o, filter, "filter", false)
 	if err != nil {
 		return nil, err
+	}
+	if usesNow && vars.Now.IsZero() {
+		return func(row hooks.Item) bool {
+			// The filter compiled once, so it compiles again.
+			fresh, _, err := compileFilterNow(c, o, filter, "filter", false)
+			return err == nil && evalNode(fresh, row) == triTrue
+		}, nil
 	}
 	return func(row hooks.Item) bool { return evalNode(n, row) == triTrue }, nil
 }
