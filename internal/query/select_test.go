@@ -276,6 +276,7 @@ func TestCompileErrors(t *testing.T) {
 		{"too deep", filterQ(strings.Repeat(`{"_and":[`, 40) + `{"qty":{"_eq":1}}` + strings.Repeat(`]}`, 40)),
 			"INVALID_QUERY", []string{"nested more than"}},
 		{"too many", filterQ(manyConditions(1200)), "INVALID_QUERY", []string{"more than 1000"}},
+		{"sort on array", &hooks.Query{Sort: []string{"tags"}}, "INVALID_QUERY", []string{`"tags"`, `"sort"`}},
 		{"forbidden field", &hooks.Query{Fields: []string{"name"}}, "FORBIDDEN", nil},
 		{"forbidden filter", filterQ(`{"name":{"_eq":"x"}}`), "FORBIDDEN", nil},
 		{"forbidden sort", &hooks.Query{Sort: []string{"name"}}, "FORBIDDEN", nil},

@@ -334,8 +334,12 @@ func orderBy(c *hooks.Collection, q *hooks.Query, o *Options, allowed []string) 
 		if name, ok := strings.CutPrefix(s, "-"); ok {
 			s, dir = strings.TrimSpace(name), " DESC"
 		}
-		if _, err := field(c, o, "sort", s, true); err != nil {
+		f, err := field(c, o, "sort", s, true)
+		if err != nil {
 			return "", err
+		}
+		if !groupable(f) {
+			return "", errInvalid("Field %q of type %s cannot be used in \"sort\"", s, f.Type)
 		}
 		if allowed != nil && !slices.Contains(allowed, s) {
 			return "", errInvalid("Sort field %q must be one of the groupBy fields when aggregating", s)
@@ -518,6 +522,14 @@ var aggregateFuncs = map[string]struct {
 	"max":           {sql: "max", ordered: true},
 }
 
+// groupable fields have the equality and order Postgres needs for ORDER
+// BY, GROUP BY and DISTINCT: not json (jsonb has them) and not the
+// unknown types, some of which lack them (point, xml, …).
+func groupable(f *hooks.Field) bool {
+	k := kindOf(f)
+	return k != kindOther && !(k == kindJSON && f.DBType == "json")
+}
+
 func isNumericKind(k kind) bool {
 	return k == kindInt || k == kindFloat || k == kindFloat4 || k == kindDecimal
 }
@@ -571,7 +583,7 @@ func Aggregate(c *hooks.Collection, q *hooks.Query, o *Options) (*Statement, err
 				return nil, err
 			}
 			k := kindOf(f)
-			if spec.numeric && !isNumericKind(k) || spec.ordered && !k.ordered() {
+			if spec.numeric && !isNumericKind(k) || spec.ordered && !k.ordered() || spec.distinct != "" && !groupable(f) {
 				return nil, errInvalid("Aggregate %q is not supported on field %q of type %s", fn, name, f.Type)
 			}
 			innerKeys = append(innerKeys, name)
@@ -585,8 +597,12 @@ func Aggregate(c *hooks.Collection, q *hooks.Query, o *Options) (*Statement, err
 		if name == "" || slices.Contains(groups, name) {
 			continue
 		}
-		if _, err := field(c, o, "groupBy", name, true); err != nil {
+		f, err := field(c, o, "groupBy", name, true)
+		if err != nil {
 			return nil, err
+		}
+		if !groupable(f) {
+			return nil, errInvalid("Field %q of type %s cannot be used in \"groupBy\"", name, f.Type)
 		}
 		if slices.Contains(keys, name) {
 			return nil, errInvalid("groupBy field %q has the name of an aggregate function", name)
