@@ -34,7 +34,7 @@ const (
 	adminPassword = "correct horse battery staple"
 )
 
-func newService(t *testing.T, d *testdb.DB, mod func(*auth.Config)) *auth.Service {
+func newService(t testing.TB, d *testdb.DB, mod func(*auth.Config)) *auth.Service {
 	t.Helper()
 	cfg := &auth.Config{Pool: d.Pool, Secret: "test-secret"}
 	if mod != nil {
@@ -45,7 +45,7 @@ func newService(t *testing.T, d *testdb.DB, mod func(*auth.Config)) *auth.Servic
 	return svc
 }
 
-func setup(t *testing.T, mod func(*auth.Config)) *bundle {
+func setup(t testing.TB, mod func(*auth.Config)) *bundle {
 	t.Helper()
 	d := testdb.New(t)
 	svc := newService(t, d, mod)

@@ -85,3 +85,30 @@ func TestPermissionCacheIsInvalidatedOnEveryInstance(t *testing.T) {
 	require.Equal(t, []string{"d"}, fields(svcs[1]))
 	require.Zero(t, svcs[1].perms.size())
 }
+
+// The item service asks for a permission on every non-admin request; with
+// the listener up the answer comes from memory.
+func BenchmarkPermission(b *testing.B) {
+	d := testdb.New(b)
+	ctx := context.Background()
+	svc, err := NewService(&Config{Pool: d.Pool, Secret: "s"})
+	require.NoError(b, err)
+	role, err := svc.RoleCreateMany(ctx, nil, []map[string]any{{"name": "R"}})
+	require.NoError(b, err)
+	acc := &hooks.Accountability{User: "u", Role: role[0]["id"].(string)}
+	_, err = svc.PermissionCreateMany(ctx, nil, []map[string]any{{"role": acc.Role, "collection": "posts",
+		"action": "read", "permissions": map[string]any{"owner": map[string]any{"_eq": "$CURRENT_USER"}}}})
+	require.NoError(b, err)
+	read := func(b *testing.B) {
+		for b.Loop() {
+			if _, err := svc.Permission(ctx, acc, "posts", "read"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("uncached", read)
+	require.NoError(b, svc.Start(ctx))
+	defer svc.Stop()
+	require.Eventually(b, svc.perms.isListening, 10*time.Second, 10*time.Millisecond)
+	b.Run("cached", read)
+}
