@@ -472,7 +472,8 @@ func (b *Bus) callFilter(ctx context.Context, h *Hook, payload any, meta hooks.M
 }
 
 // EnqueueActionsTx inserts, in tx, one River job per (name, matching action
-// hook): the jobs exist if and only if tx commits. meta.EventIDs name the
+// hook) with River's batch insert: the jobs exist if and only if tx
+// commits. meta.EventIDs name the
 // hookd_event rows the worker rebuilds meta and context from; when it is
 // empty the jobs carry meta's collection, key(s) and payload instead.
 func (b *Bus) EnqueueActionsTx(ctx context.Context, tx pgx.Tx, names []string, meta hooks.Meta) error {
