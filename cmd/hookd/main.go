@@ -143,6 +143,11 @@ func serve(ctx context.Context, args []string, getenv config.Getenv, stderr io.W
 	}
 	if err := a.Start(ctx); err != nil {
 		_ = a.Stop(ctx)
+		if ctx.Err() != nil {
+			// SIGINT/SIGTERM while starting: a clean stop, not a failure.
+			logger.Info("interrupted while starting")
+			return nil
+		}
 		return err
 	}
 	waitErr := a.Wait(ctx)

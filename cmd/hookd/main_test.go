@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,12 +115,13 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 		done <- run(ctx, []string{"serve"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &bytes.Buffer{}, &stderr)
 	}()
 	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/server/ping")
+		if err != nil {
+			return false
 		}
-		return err == nil
-	}, 20*time.Second, 50*time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond)
 	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
 	select {
 	case code := <-done:
