@@ -268,12 +268,6 @@ func (c *client) establish(ctx context.Context) {
 	c.hub.action(ctx, "websocket.connect", c, nil)
 }
 
-func (c *client) isEstablished() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.established
-}
-
 // setAuth installs an accountability and arms the expiry timer.
 func (c *client) setAuth(acc *hooks.Accountability, expiresAt *time.Time) {
 	c.mu.Lock()
