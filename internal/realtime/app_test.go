@@ -32,7 +32,7 @@ const (
 )
 
 type instance struct {
-	t    *testing.T
+	t    testing.TB
 	app  *app.App
 	base string // http://host:port
 	ws   string // ws://host:port/websocket
@@ -40,7 +40,7 @@ type instance struct {
 
 // startInstance starts hookd on d. Every instance of a test shares the
 // SECRET, so tokens cross instances.
-func startInstance(t *testing.T, d *testdb.DB, env map[string]string, exts ...hooks.Extension) *instance {
+func startInstance(t testing.TB, d *testdb.DB, env map[string]string, exts ...hooks.Extension) *instance {
 	t.Helper()
 	vars := map[string]string{"DATABASE_URL": d.URL, "HOST": "127.0.0.1", "PORT": "0", "SECRET": "realtime-test",
 		"ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword, "LOG_LEVEL": "warn"}
@@ -60,7 +60,7 @@ func startInstance(t *testing.T, d *testdb.DB, env map[string]string, exts ...ho
 
 // appDB is a database with an articles table (created before the
 // instances start, so their first schema snapshot has it).
-func appDB(t *testing.T) *testdb.DB {
+func appDB(t testing.TB) *testdb.DB {
 	t.Helper()
 	d := testdb.New(t)
 	_, err := d.Pool.Exec(context.Background(), `CREATE TABLE articles (id serial PRIMARY KEY, title text,
@@ -113,7 +113,7 @@ func (in *instance) create(token, collection string, item map[string]any) any {
 // dialWS connects and authenticates in handshake mode.
 func (in *instance) dialWS(token string) *wsClient {
 	in.t.Helper()
-	c := dial(in.t, in.ws)
+	c := dial(in.t.(*testing.T), in.ws)
 	c.send(map[string]any{"type": "auth", "access_token": token})
 	m := c.next()
 	require.Equal(in.t, "ok", m["status"], "%v", m)

@@ -1,0 +1,286 @@
+package realtime_test
+
+// Realtime benchmarks (BENCHMARKS.md "Realtime"), against a started hookd
+// writing through the real item service:
+//
+//	go test -run '^$' -bench Realtime -benchtime 1x ./internal/realtime
+//
+// Each benchmark is a scenario run once (b.N is ignored beyond the first
+// iteration's size) and reports its measurements as custom metrics.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookd/hookd/hooks"
+)
+
+// raiseFileLimit lifts RLIMIT_NOFILE as far as the process may: 10,000
+// sockets are 20,000 descriptors (both ends live in this process).
+func raiseFileLimit(b *testing.B, want uint64) uint64 {
+	var lim syscall.Rlimit
+	require.NoError(b, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+	if lim.Cur >= want {
+		return lim.Cur
+	}
+	next := syscall.Rlimit{Cur: want, Max: max(lim.Max, want)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &next); err != nil {
+		// Not privileged: go as high as the hard limit allows.
+		next = syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
+		require.NoError(b, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &next))
+	}
+	require.NoError(b, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+	return lim.Cur
+}
+
+// benchClient is a lean subscriber: small buffers, and (when reading) one
+// goroutine that counts the create events per title.
+type benchClient struct {
+	conn *websocket.Conn
+}
+
+var benchDialer = &websocket.Dialer{ReadBufferSize: 512, WriteBufferSize: 512,
+	WriteBufferPool: &sync.Pool{}, HandshakeTimeout: 30 * time.Second}
+
+// connectMany opens n sockets authenticated at the upgrade, each subscribed
+// to creates on articles, with limited concurrency (the listen backlog).
+func connectMany(b *testing.B, in *instance, token string, n int, query bool) []*benchClient {
+	b.Helper()
+	out := make([]*benchClient, n)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			conn, resp, err := benchDialer.Dial(in.ws+"?access_token="+token, nil)
+			if err != nil {
+				failed.Store(err)
+				return
+			}
+			resp.Body.Close()
+			sub := map[string]any{"type": "subscribe", "collection": "articles", "event": "create", "uid": "b"}
+			if query {
+				sub = map[string]any{"type": "subscribe", "collection": "articles", "uid": "b",
+					"query": map[string]any{"fields": "id,title", "limit": "1"}}
+			}
+			if err := conn.WriteJSON(sub); err != nil {
+				failed.Store(err)
+				return
+			}
+			// Wait for the init so the subscription is in place.
+			if _, _, err := conn.ReadMessage(); err != nil {
+				failed.Store(err)
+				return
+			}
+			out[i] = &benchClient{conn: conn}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatalf("connecting %d sockets: %v", n, err)
+	}
+	b.Cleanup(func() {
+		for _, c := range out {
+			c.conn.Close()
+		}
+	})
+	return out
+}
+
+// arrivals counts, per write sequence number, how many sockets received it
+// and when the last one did.
+type arrivals struct {
+	want  int64
+	count []atomic.Int64
+	done  []atomic.Int64 // unix nanos of the last arrival
+}
+
+func newArrivals(writes, subscribers int) *arrivals {
+	return &arrivals{want: int64(subscribers), count: make([]atomic.Int64, writes), done: make([]atomic.Int64, writes)}
+}
+
+var seqMarker = []byte(`"title":"seq-`)
+
+func (a *arrivals) read(c *benchClient) {
+	for {
+		_, msg, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		i := bytes.Index(msg, seqMarker)
+		if i < 0 {
+			continue
+		}
+		var seq int
+		if _, err := fmt.Sscanf(string(msg[i+len(seqMarker):]), "%d", &seq); err != nil || seq >= len(a.count) {
+			continue
+		}
+		if a.count[seq].Add(1) == a.want {
+			a.done[seq].Store(time.Now().UnixNano())
+		}
+	}
+}
+
+func (a *arrivals) wait(b *testing.B, seq int, within time.Duration) time.Time {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if ns := a.done[seq].Load(); ns != 0 {
+			return time.Unix(0, ns)
+		}
+		runtime.Gosched()
+		time.Sleep(50 * time.Microsecond)
+	}
+	b.Fatalf("write %d reached %d of %d sockets within %v", seq, a.count[seq].Load(), a.want, within)
+	return time.Time{}
+}
+
+func benchInstance(b *testing.B) (*instance, string, hooks.ItemsService) {
+	b.Helper()
+	d := appDB(b)
+	in := startInstance(b, d, map[string]string{"LOG_LEVEL": "error", "DB_POOL__MAX": "20"})
+	token := in.login(adminEmail, adminPassword)
+	svc, err := in.app.Items().Items("articles", nil)
+	require.NoError(b, err)
+	return in, token, svc
+}
+
+// BenchmarkRealtimeLatency: write-to-event latency, from the start of the
+// write (item service, commit included) until the last subscriber has the
+// event, with 1 and 1,000 subscribers.
+func BenchmarkRealtimeLatency(b *testing.B) {
+	raiseFileLimit(b, 8192)
+	for _, subs := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			in, token, svc := benchInstance(b)
+			clients := connectMany(b, in, token, subs, true)
+			const writes = 300
+			arr := newArrivals(writes, subs)
+			for _, c := range clients {
+				go arr.read(c)
+			}
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, writes)
+			b.ResetTimer()
+			for i := range writes {
+				start := time.Now()
+				_, err := svc.CreateOne(ctx, hooks.Item{"title": fmt.Sprintf("seq-%d", i), "status": "published"})
+				require.NoError(b, err)
+				lat = append(lat, arr.wait(b, i, 10*time.Second).Sub(start))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(ms(lat[len(lat)/2]), "p50_ms")
+			b.ReportMetric(ms(lat[len(lat)*99/100]), "p99_ms")
+			b.ReportMetric(ms(lat[len(lat)-1]), "max_ms")
+		})
+	}
+}
+
+// BenchmarkRealtimeFanout10k: one change reaching 10,000 subscribed sockets
+// on one instance, and the memory an idle socket costs.
+func BenchmarkRealtimeFanout10k(b *testing.B) {
+	const n = 10_000
+	limit := raiseFileLimit(b, 4*n)
+	if limit < 2*n+500 {
+		b.Skipf("RLIMIT_NOFILE is %d; %d sockets need about %d descriptors", limit, n, 2*n+500)
+	}
+	in, token, svc := benchInstance(b)
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	clients := connectMany(b, in, token, n, false)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	// Both ends live in this process, so this is an upper bound for the
+	// server side: it includes the benchmark's own client connections.
+	perSocket := float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse)) / n
+	b.ReportMetric(perSocket/1024, "KB/idle_socket(both_ends)")
+
+	const writes = 5
+	arr := newArrivals(writes, n)
+	for _, c := range clients {
+		go arr.read(c)
+	}
+	ctx := context.Background()
+	var worst time.Duration
+	var total time.Duration
+	b.ResetTimer()
+	for i := range writes {
+		start := time.Now()
+		_, err := svc.CreateOne(ctx, hooks.Item{"title": fmt.Sprintf("seq-%d", i), "status": "published"})
+		require.NoError(b, err)
+		d := arr.wait(b, i, 30*time.Second).Sub(start)
+		total += d
+		worst = max(worst, d)
+	}
+	b.StopTimer()
+	b.ReportMetric(ms(total/writes), "avg_ms_to_all")
+	b.ReportMetric(ms(worst), "max_ms_to_all")
+}
+
+// BenchmarkRealtimeThroughput: writes per second through the item service
+// with no sockets, then with 1,000 subscribers receiving every change.
+func BenchmarkRealtimeThroughput(b *testing.B) {
+	raiseFileLimit(b, 8192)
+	measure := func(b *testing.B, svc hooks.ItemsService) float64 {
+		ctx := context.Background()
+		const writers = 8
+		const duration = 3 * time.Second
+		var count atomic.Int64
+		stop := time.Now().Add(duration)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; time.Now().Before(stop); i++ {
+					if _, err := svc.CreateOne(ctx, hooks.Item{"title": fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+						b.Error(err)
+						return
+					}
+					count.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(count.Load()) / duration.Seconds()
+	}
+	in, token, svc := benchInstance(b)
+	none := measure(b, svc)
+	clients := connectMany(b, in, token, 1000, false)
+	var received atomic.Int64
+	for _, c := range clients {
+		go func() {
+			for {
+				if _, _, err := c.conn.ReadMessage(); err != nil {
+					return
+				}
+				received.Add(1)
+			}
+		}()
+	}
+	with := measure(b, svc)
+	b.ReportMetric(none, "writes/s_no_subscribers")
+	b.ReportMetric(with, "writes/s_1000_subscribers")
+	b.ReportMetric(with/none, "ratio")
+	b.ReportMetric(float64(received.Load()), "events_delivered")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
