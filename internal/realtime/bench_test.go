@@ -283,4 +283,3 @@ func BenchmarkRealtimeThroughput(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
