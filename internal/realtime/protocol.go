@@ -82,15 +82,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.setAuth(acc, expiresAt)
 		}
 		c.establish(context.WithoutCancel(ctx))
-	} else {
-		h.mu.Lock()
-		h.pending++
-		h.mu.Unlock()
-		defer func() {
-			h.mu.Lock()
-			h.pending--
-			h.mu.Unlock()
-		}()
 	}
 	c.readPump(handshake)
 }

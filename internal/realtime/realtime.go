@@ -235,7 +235,6 @@ type Hub struct {
 
 	mu      sync.RWMutex
 	clients map[*client]struct{} // established clients
-	pending int                  // sockets still in the handshake
 	subs    map[string]map[*subscription]struct{}
 
 	wakeCh chan struct{} // coalesced requests to NOTIFY other instances
