@@ -30,7 +30,14 @@ type client struct {
 	conn *websocket.Conn
 	info ClientInfo
 
-	send     chan []byte
+	// The send queue: frames waiting for the write pump. It is a slice
+	// rather than a channel so that an idle socket holds no buffer, while a
+	// burst (a bulk write's events) may queue up to the configured bounds.
+	qmu    sync.Mutex
+	queue  [][]byte
+	queued int64         // bytes in queue
+	wake   chan struct{} // capacity 1: "the queue is not empty"
+
 	quit     chan struct{} // closed when the client must stop
 	quitOnce sync.Once
 	// closeCode/closeText/drain are set once, before quit is closed.
@@ -58,7 +65,7 @@ func newClient(h *Hub, conn *websocket.Conn, info ClientInfo) *client {
 		uid:  uuid.NewString(),
 		conn: conn,
 		info: info,
-		send: make(chan []byte, h.cfg.SendQueueSize),
+		wake: make(chan struct{}, 1),
 		quit: make(chan struct{}),
 		acc:  publicAccountability(info),
 	}
@@ -118,17 +125,35 @@ func (c *client) enqueue(b []byte) error {
 		return ErrClientGone
 	default:
 	}
-	select {
-	case c.send <- b:
-		return nil
-	default:
+	cfg := c.hub.cfg
+	c.qmu.Lock()
+	if len(c.queue) >= cfg.SendQueueSize || c.queued+int64(len(b)) > cfg.SendQueueBytes {
+		n, size := len(c.queue), c.queued
+		c.qmu.Unlock()
 		// Never wait for a slow reader: it would hold up every other
 		// client sharing the dispatcher.
 		c.hub.logger.Warn("disconnecting slow realtime client: send queue full",
-			"client", c.uid, "queue", cap(c.send))
+			"client", c.uid, "frames", n, "bytes", size)
 		c.abort()
 		return ErrClientGone
 	}
+	c.queue = append(c.queue, b)
+	c.queued += int64(len(b))
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// dequeue takes every queued frame.
+func (c *client) dequeue() [][]byte {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	out := c.queue
+	c.queue, c.queued = nil, 0
+	return out
 }
 
 // closeWith asks the write pump to (optionally) flush queued frames, send a
@@ -157,21 +182,18 @@ func (c *client) writePump() {
 	}
 	for {
 		select {
-		case b := <-c.send:
-			if err := write(b); err != nil {
-				c.closeWith(websocket.CloseAbnormalClosure, "", false)
-				return
+		case <-c.wake:
+			for _, b := range c.dequeue() {
+				if err := write(b); err != nil {
+					c.closeWith(websocket.CloseAbnormalClosure, "", false)
+					return
+				}
 			}
 		case <-c.quit:
 			if c.drain {
-				for flushing := true; flushing; {
-					select {
-					case b := <-c.send:
-						if write(b) != nil {
-							return
-						}
-					default:
-						flushing = false
+				for _, b := range c.dequeue() {
+					if write(b) != nil {
+						return
 					}
 				}
 			}

@@ -131,3 +131,29 @@ func TestOutOfOrderCommits(t *testing.T) {
 	}
 	require.ElementsMatch(t, []any{"first", "second"}, titles)
 }
+
+// A bulk write's burst of events fills a healthy client's queue far beyond
+// a handful of frames without disconnecting it.
+func TestBurstReachesHealthyClient(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	c := dialAuthed(t, e, "admin-token")
+	c.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	ctx := context.Background()
+	const n = 2000
+	events := make([]store.EventAppendParams, n)
+	for i := range events {
+		events[i] = store.EventAppendParams{Name: "items.create", Scope: "items", Action: "create",
+			Collection: "articles", ItemKey: i, Data: map[string]any{"id": i, "title": strings.Repeat("t", 200)}}
+	}
+	tx, err := e.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = store.EventAppendTx(ctx, tx, events)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	e.hub.Wake()
+	for i := 0; i < n; i++ {
+		m := c.nextOf("subscription")
+		require.Equal(t, float64(i), m["data"].([]any)[0].(map[string]any)["id"])
+	}
+}

@@ -148,9 +148,11 @@ type Config struct {
 	// PollInterval is how often the event log and broadcasts are read
 	// without a notification. Default 1s.
 	PollInterval time.Duration
-	// SendQueueSize bounds each client's outgoing queue; a client whose
-	// queue is full is disconnected. Default 256.
-	SendQueueSize int
+	// SendQueueSize and SendQueueBytes bound each client's outgoing queue
+	// in frames and bytes; a client whose queue is full is disconnected.
+	// Defaults 4096 frames, 16 MiB. An idle client's queue holds nothing.
+	SendQueueSize  int
+	SendQueueBytes int64
 	// BroadcastRetention is how long broadcast rows are kept. Default 10m.
 	BroadcastRetention time.Duration
 	// WriteTimeout bounds one frame write. Default 10s.
@@ -179,7 +181,8 @@ func (c *Config) withDefaults() *Config {
 	out.SessionCookieName = cmp.Or(out.SessionCookieName, "directus_session_token")
 	out.InstanceID = cmp.Or(out.InstanceID, "local")
 	out.PollInterval = cmp.Or(out.PollInterval, time.Second)
-	out.SendQueueSize = cmp.Or(out.SendQueueSize, 256)
+	out.SendQueueSize = cmp.Or(out.SendQueueSize, 4096)
+	out.SendQueueBytes = cmp.Or(out.SendQueueBytes, 16<<20)
 	out.BroadcastRetention = cmp.Or(out.BroadcastRetention, 10*time.Minute)
 	out.WriteTimeout = cmp.Or(out.WriteTimeout, 10*time.Second)
 	out.RequestTimeout = cmp.Or(out.RequestTimeout, 30*time.Second)
