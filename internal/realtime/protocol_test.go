@@ -255,6 +255,8 @@ func TestMalformedFramesAndLimits(t *testing.T) {
 	ce := big.closed(5 * time.Second)
 	require.NotNil(t, ce)
 	require.Equal(t, websocket.CloseMessageTooBig, ce.Code)
+	require.Eventually(t, func() bool { return contains(e.hooks.firedEvents(), "websocket.error") },
+		5*time.Second, 10*time.Millisecond, "an oversized frame is a websocket.error")
 	other.send(map[string]any{"type": "ping"})
 	require.Equal(t, "pong", other.next()["type"])
 }
