@@ -125,8 +125,14 @@ func (a *arrivals) read(c *benchClient) {
 		if i < 0 {
 			continue
 		}
-		var seq int
-		if _, err := fmt.Sscanf(string(msg[i+len(seqMarker):]), "%d", &seq); err != nil || seq >= len(a.count) {
+		seq := 0
+		for _, ch := range msg[i+len(seqMarker):] {
+			if ch < '0' || ch > '9' {
+				break
+			}
+			seq = seq*10 + int(ch-'0')
+		}
+		if seq >= len(a.count) {
 			continue
 		}
 		if a.count[seq].Add(1) == a.want {

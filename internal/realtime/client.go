@@ -48,8 +48,10 @@ type client struct {
 	lastActive atomic.Int64 // unix nanos of the last non-auth message
 	limiter    rateLimiter
 
+	// acc is replaced, never modified: readers may keep the pointer.
+	acc atomic.Pointer[hooks.Accountability]
+
 	mu          sync.Mutex
-	acc         *hooks.Accountability
 	authGen     uint64 // bumped on every (de)authentication; stale timers check it
 	expiryTimer *time.Timer
 	authTimer   *time.Timer
@@ -67,8 +69,8 @@ func newClient(h *Hub, conn *websocket.Conn, info ClientInfo) *client {
 		info: info,
 		wake: make(chan struct{}, 1),
 		quit: make(chan struct{}),
-		acc:  publicAccountability(info),
 	}
+	c.acc.Store(publicAccountability(info))
 	ws := h.cfg.Websockets
 	if ws.RateLimitEnabled {
 		c.limiter = rateLimiter{points: ws.RateLimitPoints, window: ws.RateLimitDuration}
@@ -87,9 +89,7 @@ func (c *client) UID() string { return c.uid }
 // Accountability is the client's current accountability (public when
 // unauthenticated). The returned value is a copy.
 func (c *client) Accountability() *hooks.Accountability {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	a := *c.acc
+	a := *c.acc.Load()
 	return &a
 }
 
@@ -296,7 +296,7 @@ func (c *client) setAuth(acc *hooks.Accountability, expiresAt *time.Time) {
 	defer c.mu.Unlock()
 	c.stopTimersLocked()
 	c.authGen++
-	c.acc = acc
+	c.acc.Store(acc)
 	if expiresAt != nil {
 		gen := c.authGen
 		c.expiryTimer = time.AfterFunc(time.Until(*expiresAt), func() { c.expire(gen) })
@@ -309,7 +309,7 @@ func (c *client) setPublic() {
 	defer c.mu.Unlock()
 	c.stopTimersLocked()
 	c.authGen++
-	c.acc = publicAccountability(c.info)
+	c.acc.Store(publicAccountability(c.info))
 }
 
 // expire runs when the access token expires: the client becomes public and
@@ -322,7 +322,7 @@ func (c *client) expire(gen uint64) {
 	}
 	c.authGen++
 	gen = c.authGen
-	c.acc = publicAccountability(c.info)
+	c.acc.Store(publicAccountability(c.info))
 	c.expiryTimer = nil
 	c.authTimer = time.AfterFunc(c.hub.cfg.Websockets.RESTAuthTimeout, func() { c.authTimedOut(gen) })
 	c.mu.Unlock()

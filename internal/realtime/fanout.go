@@ -230,8 +230,8 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 			if err != nil {
 				return fmt.Errorf("loading the schema: %w", err)
 			}
-			d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[string]*permEntry{},
-				audiences: map[string]*audience{}, reads: map[string]*readResult{}, encoded: map[string][]byte{}}
+			d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[permKey]*permEntry{},
+				audiences: map[audienceKey]*audience{}, reads: map[string]*readResult{}, encoded: map[encodedKey][]byte{}}
 		}
 		d.event(e, subs)
 	}
@@ -244,15 +244,37 @@ type dispatcher struct {
 	h         *Hub
 	ctx       context.Context
 	schema    *hooks.Schema
-	perms     map[string]*permEntry
-	audiences map[string]*audience
+	perms     map[permKey]*permEntry
+	audiences map[audienceKey]*audience
 	reads     map[string]*readResult
-	encoded   map[string][]byte
+	encoded   map[encodedKey][]byte
+}
+
+// encodedKey identifies one encoding of one event's data for one kind of
+// subscriber.
+type encodedKey struct {
+	event  int64
+	aud    *audience // nil for deletes (keys only)
+	fields string
+	object bool
+}
+
+// permKey and audienceKey avoid building strings per subscriber.
+type permKey struct {
+	collection, role string
+}
+
+type audienceKey struct {
+	collection, role, user string
+	admin                  bool
 }
 
 type permEntry struct {
 	perm *hooks.Permission // nil = no read access
 	err  error
+	// perUser is set when the rule mentions $CURRENT_USER: it is compiled
+	// per user rather than per role.
+	perUser bool
 }
 
 // audience is what one kind of subscriber (admin, or a role and, when its
@@ -322,7 +344,7 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 	if s.hasItem && keyString(key) != s.itemKey {
 		return nil
 	}
-	acc := s.client.Accountability()
+	acc := s.client.acc.Load() // shared, read-only
 	aud, err := d.audience(acc, col)
 	if err != nil {
 		return err
@@ -343,7 +365,7 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 		if image != nil && (aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image)) {
 			return nil
 		}
-		data := d.encode("key\x00"+string(e.ItemKey), func() any { return []any{key} })
+		data := d.encode(encodedKey{event: e.ID}, func() any { return []any{key} })
 		s.deliver(s.eventFrame(action, data))
 		return nil
 	}
@@ -370,11 +392,7 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 	if aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image) {
 		return nil
 	}
-	shape := "array"
-	if s.hasItem {
-		shape = "object"
-	}
-	data := d.encode(fmt.Sprintf("row\x00%d\x00%s\x00%s\x00%s", e.ID, aud.key, s.fieldsKey, shape), func() any {
+	data := d.encode(encodedKey{event: e.ID, aud: aud, fields: s.fieldsKey, object: s.hasItem}, func() any {
 		row := project(image, aud.fields, s.fields)
 		if s.hasItem {
 			return row
@@ -386,7 +404,7 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 }
 
 // encode memoises the JSON of a value shared by many subscribers.
-func (d *dispatcher) encode(key string, build func() any) []byte {
+func (d *dispatcher) encode(key encodedKey, build func() any) []byte {
 	if b, ok := d.encoded[key]; ok {
 		return b
 	}
@@ -426,15 +444,15 @@ func (d *dispatcher) read(s *subscription, aud *audience, acc *hooks.Accountabil
 
 func (d *dispatcher) audience(acc *hooks.Accountability, col *hooks.Collection) (*audience, error) {
 	if acc.Admin {
-		k := "admin\x00" + col.Name
+		k := audienceKey{collection: col.Name, admin: true}
 		if a, ok := d.audiences[k]; ok {
 			return a, nil
 		}
-		a := &audience{key: k}
+		a := &audience{key: "admin\x00" + col.Name}
 		d.audiences[k] = a
 		return a, nil
 	}
-	pk := "role\x00" + col.Name + "\x00" + acc.Role
+	pk := permKey{collection: col.Name, role: acc.Role}
 	pe, ok := d.perms[pk]
 	if !ok {
 		perm, err := d.h.cfg.Permission(d.ctx, acc, col.Name, "read")
@@ -442,25 +460,28 @@ func (d *dispatcher) audience(acc *hooks.Accountability, col *hooks.Collection) 
 			perm, err = nil, nil
 		}
 		pe = &permEntry{perm: perm, err: err}
+		if perm != nil && len(perm.Permissions) > 0 {
+			rb, _ := json.Marshal(perm.Permissions)
+			pe.perUser = strings.Contains(string(rb), "$CURRENT_USER")
+		}
 		d.perms[pk] = pe
 	}
 	if pe.err != nil {
 		return nil, fmt.Errorf("reading permissions: %w", pe.err)
 	}
-	if pe.perm == nil {
-		return &audience{key: pk, deny: true}, nil
-	}
-	ak := pk
-	if len(pe.perm.Permissions) > 0 {
-		rb, _ := json.Marshal(pe.perm.Permissions)
-		if strings.Contains(string(rb), "$CURRENT_USER") {
-			ak += "\x00" + acc.User
-		}
+	ak := audienceKey{collection: col.Name, role: acc.Role}
+	if pe.perUser {
+		ak.user = acc.User
 	}
 	if a, ok := d.audiences[ak]; ok {
 		return a, nil
 	}
-	a := &audience{key: ak}
+	if pe.perm == nil {
+		a := &audience{deny: true}
+		d.audiences[ak] = a
+		return a, nil
+	}
+	a := &audience{key: "role\x00" + col.Name + "\x00" + acc.Role + "\x00" + ak.user}
 	if len(pe.perm.Permissions) > 0 {
 		rule, err := d.h.cfg.CompileFilter(col, pe.perm.Permissions, filterVars(acc))
 		switch {
