@@ -176,26 +176,28 @@ func (c *client) writePump() {
 	defer c.hub.wg.Done()
 	defer c.conn.Close()
 	timeout := c.hub.cfg.WriteTimeout
-	write := func(b []byte) error {
+	// One deadline per batch: each frame of a batch must still be written
+	// within the timeout of the batch's start, and a deadline per frame
+	// would cost a timer update per frame.
+	writeBatch := func(batch [][]byte) error {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
-		return c.conn.WriteMessage(websocket.TextMessage, b)
+		for _, b := range batch {
+			if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for {
 		select {
 		case <-c.wake:
-			for _, b := range c.dequeue() {
-				if err := write(b); err != nil {
-					c.closeWith(websocket.CloseAbnormalClosure, "", false)
-					return
-				}
+			if err := writeBatch(c.dequeue()); err != nil {
+				c.closeWith(websocket.CloseAbnormalClosure, "", false)
+				return
 			}
 		case <-c.quit:
-			if c.drain {
-				for _, b := range c.dequeue() {
-					if write(b) != nil {
-						return
-					}
-				}
+			if c.drain && writeBatch(c.dequeue()) != nil {
+				return
 			}
 			if c.closeCode != websocket.CloseAbnormalClosure {
 				_ = c.conn.WriteControl(websocket.CloseMessage,
