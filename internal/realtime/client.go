@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
@@ -21,29 +22,30 @@ import (
 // was disconnected because its send queue overflowed.
 var ErrClientGone = errors.New("realtime: client disconnected")
 
-// client is one socket. The read pump (the HTTP handler's goroutine) reads
-// and handles frames one at a time; the write pump owns every write of data
-// frames. Everything else only enqueues, never writes or waits.
+// client is one socket. Its read pump reads and handles frames one at a
+// time. Everything else only enqueues frames, never writes or waits: a
+// flusher goroutine, started when the queue becomes non-empty and gone when
+// it is drained, writes everything queued in one write. An idle socket
+// therefore costs one goroutine and no buffer.
 type client struct {
 	hub  *Hub
 	uid  string
 	conn *websocket.Conn
 	info ClientInfo
 
-	// The send queue: frames waiting for the write pump. It is a slice
-	// rather than a channel so that an idle socket holds no buffer, while a
-	// burst (a bulk write's events) may queue up to the configured bounds.
-	qmu    sync.Mutex
-	queue  [][]byte
-	queued int64         // bytes in queue
-	wake   chan struct{} // capacity 1: "the queue is not empty"
+	// The send queue: frames waiting for the flusher. A slice rather than a
+	// channel, so an idle socket holds no buffer while a burst (a bulk
+	// write's events) may queue up to the configured bounds.
+	qmu      sync.Mutex
+	queue    [][]byte
+	queued   int64  // bytes in queue
+	writing  bool   // a flusher is running
+	closing  bool   // a close frame is queued or the socket is dropped: no more frames
+	closeMsg []byte // the close frame, written after the queue
+	readDone bool   // the read pump has ended: the flusher closes the socket
 
-	quit     chan struct{} // closed when the client must stop
+	quit     chan struct{} // closed when the client starts closing
 	quitOnce sync.Once
-	// closeCode/closeText/drain are set once, before quit is closed.
-	closeCode int
-	closeText string
-	drain     bool
 
 	lastActive atomic.Int64 // unix nanos of the last non-auth message
 	limiter    rateLimiter
@@ -67,7 +69,6 @@ func newClient(h *Hub, conn *websocket.Conn, info ClientInfo) *client {
 		uid:  uuid.NewString(),
 		conn: conn,
 		info: info,
-		wake: make(chan struct{}, 1),
 		quit: make(chan struct{}),
 	}
 	c.acc.Store(publicAccountability(info))
@@ -120,13 +121,12 @@ func encodeMessage(message any) ([]byte, error) {
 }
 
 func (c *client) enqueue(b []byte) error {
-	select {
-	case <-c.quit:
-		return ErrClientGone
-	default:
-	}
 	cfg := c.hub.cfg
 	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return ErrClientGone
+	}
 	if len(c.queue) >= cfg.SendQueueSize || c.queued+int64(len(b)) > cfg.SendQueueBytes {
 		n, size := len(c.queue), c.queued
 		c.qmu.Unlock()
@@ -139,80 +139,128 @@ func (c *client) enqueue(b []byte) error {
 	}
 	c.queue = append(c.queue, b)
 	c.queued += int64(len(b))
+	c.startFlushLocked()
 	c.qmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 	return nil
 }
 
-// dequeue takes every queued frame.
-func (c *client) dequeue() [][]byte {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	out := c.queue
-	c.queue, c.queued = nil, 0
-	return out
+func (c *client) startFlushLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.flush()
+	}
 }
 
-// closeWith asks the write pump to (optionally) flush queued frames, send a
-// close frame and close the socket. Only the first call counts.
+// closeWith queues a close frame behind what is queued (drain) or instead
+// of it, and stops accepting frames. Only the first call counts. The socket
+// itself is closed when the read pump has ended, so the client's close
+// reply is read.
 func (c *client) closeWith(code int, text string, drain bool) {
-	c.quitOnce.Do(func() {
-		c.closeCode, c.closeText, c.drain = code, text, drain
-		close(c.quit)
-	})
+	c.qmu.Lock()
+	if c.closing {
+		c.qmu.Unlock()
+		return
+	}
+	c.closing = true
+	if !drain {
+		c.queue, c.queued = nil, 0
+	}
+	c.closeMsg = appendFrame(nil, websocket.CloseMessage, websocket.FormatCloseMessage(code, text))
+	c.startFlushLocked()
+	c.qmu.Unlock()
+	c.quitOnce.Do(func() { close(c.quit) })
+	// The client has a second to answer the close before the read pump
+	// gives up on it.
+	_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
 }
 
-// abort drops the connection at once, even while the write pump is blocked
-// writing to a client that does not read.
+// abort drops the connection at once, even while a write is blocked on a
+// client that does not read.
 func (c *client) abort() {
-	c.closeWith(websocket.CloseAbnormalClosure, "", false)
+	c.qmu.Lock()
+	c.closing = true
+	c.queue, c.queued, c.closeMsg = nil, 0, nil
+	c.qmu.Unlock()
+	c.quitOnce.Do(func() { close(c.quit) })
 	_ = c.conn.Close()
 }
 
-func (c *client) writePump() {
-	defer c.hub.wg.Done()
-	defer c.conn.Close()
-	timeout := c.hub.cfg.WriteTimeout
-	// One deadline per batch: each frame of a batch must still be written
-	// within the timeout of the batch's start, and a deadline per frame
-	// would cost a timer update per frame.
-	writeBatch := func(batch [][]byte) error {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
-		for _, b := range batch {
-			if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-				return err
-			}
+var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// flush writes what is queued, one write per batch (frames are framed here:
+// server frames are unmasked, so a batch is just their concatenation), until
+// the queue is empty.
+func (c *client) flush() {
+	bufp := frameBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bufp) <= 1<<20 {
+			frameBuffers.Put(bufp)
 		}
-		return nil
-	}
+	}()
+	nc := c.conn.NetConn()
 	for {
-		select {
-		case <-c.wake:
-			if err := writeBatch(c.dequeue()); err != nil {
-				c.closeWith(websocket.CloseAbnormalClosure, "", false)
-				return
+		c.qmu.Lock()
+		batch, closeMsg := c.queue, c.closeMsg
+		c.queue, c.queued, c.closeMsg = nil, 0, nil
+		if len(batch) == 0 && closeMsg == nil {
+			c.writing = false
+			closeNow := c.closing && c.readDone
+			c.qmu.Unlock()
+			if closeNow {
+				_ = c.conn.Close()
 			}
-		case <-c.quit:
-			if c.drain && writeBatch(c.dequeue()) != nil {
-				return
-			}
-			if c.closeCode != websocket.CloseAbnormalClosure {
-				_ = c.conn.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(c.closeCode, c.closeText), time.Now().Add(time.Second))
-			}
+			return
+		}
+		c.qmu.Unlock()
+		buf := (*bufp)[:0]
+		for _, b := range batch {
+			buf = appendFrame(buf, websocket.TextMessage, b)
+		}
+		buf = append(buf, closeMsg...)
+		*bufp = buf
+		// One write call: net.Conn serialises whole writes, so the control
+		// frames gorilla writes itself (pongs, protocol-error closes) never
+		// land inside ours.
+		_ = nc.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
+		if _, err := nc.Write(buf); err != nil {
+			c.abort()
+			c.qmu.Lock()
+			c.writing = false
+			c.qmu.Unlock()
 			return
 		}
 	}
 }
 
-// readPump runs in the HTTP handler's goroutine until the socket closes.
+// appendFrame appends one unmasked, final WebSocket frame.
+func appendFrame(dst []byte, opcode int, payload []byte) []byte {
+	dst = append(dst, 0x80|byte(opcode))
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
+}
+
+// readPump runs in its own goroutine until the socket closes.
 func (c *client) readPump(handshake bool) {
 	h := c.hub
+	defer h.wg.Done()
 	ws := h.cfg.Websockets
 	c.conn.SetReadLimit(ws.MaxMessageSize)
+	// Echo a client's close through the queue, behind what is queued.
+	c.conn.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		c.closeWith(code, "", true)
+		return nil
+	})
 	if handshake {
 		_ = c.conn.SetReadDeadline(time.Now().Add(ws.RESTAuthTimeout))
 	}
@@ -248,6 +296,13 @@ func isTimeout(err error) bool {
 func (c *client) finish(readErr error) {
 	h := c.hub
 	c.closeWith(websocket.CloseNormalClosure, "", true)
+	c.qmu.Lock()
+	c.readDone = true
+	closeNow := !c.writing
+	c.qmu.Unlock()
+	if closeNow {
+		_ = c.conn.Close()
+	}
 	h.unregister(c)
 	c.mu.Lock()
 	established := c.established

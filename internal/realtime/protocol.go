@@ -64,7 +64,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rejectRaw(w, http.StatusServiceUnavailable)
 		return
 	}
-	h.wg.Add(1)
+	h.wg.Add(1) // the read pump
 	h.mu.Unlock()
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -72,7 +72,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	c := newClient(h, conn, info)
-	go c.writePump()
 
 	// The handshake waits for an auth message; otherwise the socket is a
 	// client right away, public or authenticated by the upgrade's token.
@@ -83,7 +82,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.establish(context.WithoutCancel(ctx))
 	}
-	c.readPump(handshake)
+	// A goroutine of its own, started small: the HTTP handler's deep stack
+	// is released when ServeHTTP returns.
+	go c.readPump(handshake)
 }
 
 // checkOrigin refuses cross-site upgrades that would ride on the session
