@@ -120,25 +120,30 @@ func encodeMessage(message any) ([]byte, error) {
 	return b, nil
 }
 
-func (c *client) enqueue(b []byte) error {
+// enqueue queues frames, in order, for the flusher.
+func (c *client) enqueue(frames ...[]byte) error {
 	cfg := c.hub.cfg
+	size := int64(0)
+	for _, b := range frames {
+		size += int64(len(b))
+	}
 	c.qmu.Lock()
 	if c.closing {
 		c.qmu.Unlock()
 		return ErrClientGone
 	}
-	if len(c.queue) >= cfg.SendQueueSize || c.queued+int64(len(b)) > cfg.SendQueueBytes {
-		n, size := len(c.queue), c.queued
+	if len(c.queue)+len(frames) > cfg.SendQueueSize || c.queued+size > cfg.SendQueueBytes {
+		n, queued := len(c.queue), c.queued
 		c.qmu.Unlock()
 		// Never wait for a slow reader: it would hold up every other
 		// client sharing the dispatcher.
 		c.hub.logger.Warn("disconnecting slow realtime client: send queue full",
-			"client", c.uid, "frames", n, "bytes", size)
+			"client", c.uid, "frames", n, "bytes", queued)
 		c.abort()
 		return ErrClientGone
 	}
-	c.queue = append(c.queue, b)
-	c.queued += int64(len(b))
+	c.queue = append(c.queue, frames...)
+	c.queued += size
 	c.startFlushLocked()
 	c.qmu.Unlock()
 	return nil

@@ -231,11 +231,44 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 				return fmt.Errorf("loading the schema: %w", err)
 			}
 			d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[permKey]*permEntry{},
-				audiences: map[audienceKey]*audience{}, reads: map[string]*readResult{}, encoded: map[encodedKey][]byte{}}
+				audiences: map[audienceKey]*audience{}, reads: map[string]*readResult{},
+				encoded: map[encodedKey][]byte{}, frames: map[frameKey][]byte{}, out: map[*subscription][][]byte{}}
 		}
 		d.event(e, subs)
 	}
+	if d != nil {
+		d.flush()
+	}
 	return nil
+}
+
+// flush hands each subscription its frames of the page at once: a socket
+// behind on a busy log gets them in one write.
+func (d *dispatcher) flush() {
+	for _, s := range d.order {
+		s.deliver(d.out[s]...)
+	}
+}
+
+// send collects a frame for s.
+func (d *dispatcher) send(s *subscription, frame []byte) {
+	if _, ok := d.out[s]; !ok {
+		d.order = append(d.order, s)
+	}
+	d.out[s] = append(d.out[s], frame)
+}
+
+// frame is s's event frame for pre-encoded data, shared by every
+// subscription with the same uid (SDK uids are small counters, so many
+// sockets share them).
+func (d *dispatcher) frame(s *subscription, action string, key encodedKey, data []byte) []byte {
+	fk := frameKey{data: key, action: action, uid: s.uidKey}
+	if b, ok := d.frames[fk]; ok {
+		return b
+	}
+	b := s.eventFrame(action, data)
+	d.frames[fk] = b
+	return b
 }
 
 // dispatcher holds what one page of events shares between subscribers:
@@ -248,6 +281,17 @@ type dispatcher struct {
 	audiences map[audienceKey]*audience
 	reads     map[string]*readResult
 	encoded   map[encodedKey][]byte
+	frames    map[frameKey][]byte
+	// out holds the frames of the page per subscription, in event order;
+	// order lists the subscriptions in first-seen order.
+	out   map[*subscription][][]byte
+	order []*subscription
+}
+
+type frameKey struct {
+	data   encodedKey
+	action string
+	uid    string
 }
 
 // encodedKey identifies one encoding of one event's data for one kind of
@@ -365,8 +409,9 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 		if image != nil && (aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image)) {
 			return nil
 		}
-		data := d.encode(encodedKey{event: e.ID}, func() any { return []any{key} })
-		s.deliver(s.eventFrame(action, data))
+		ek := encodedKey{event: e.ID}
+		data := d.encode(ek, func() any { return []any{key} })
+		d.send(s, d.frame(s, action, ek, data))
 		return nil
 	}
 
@@ -386,20 +431,21 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 		if err != nil {
 			return fmt.Errorf("encoding event data: %w", err)
 		}
-		s.deliver(s.eventFrame(action, b))
+		d.send(s, s.eventFrame(action, b))
 		return nil
 	}
 	if aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image) {
 		return nil
 	}
-	data := d.encode(encodedKey{event: e.ID, aud: aud, fields: s.fieldsKey, object: s.hasItem}, func() any {
+	ek := encodedKey{event: e.ID, aud: aud, fields: s.fieldsKey, object: s.hasItem}
+	data := d.encode(ek, func() any {
 		row := project(image, aud.fields, s.fields)
 		if s.hasItem {
 			return row
 		}
 		return []hooks.Item{row}
 	})
-	s.deliver(s.eventFrame(action, data))
+	d.send(s, d.frame(s, action, ek, data))
 	return nil
 }
 

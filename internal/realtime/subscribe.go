@@ -56,29 +56,26 @@ type subscription struct {
 	backlog [][]byte
 }
 
-// deliver sends an event frame, or holds it until init has been sent, so
+// deliver sends event frames, or holds them until init has been sent, so
 // that a client never sees an event before its subscription's init.
-func (s *subscription) deliver(b []byte) {
+func (s *subscription) deliver(frames ...[]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ready {
-		if len(s.backlog) >= maxBacklog {
+		if len(s.backlog)+len(frames) > maxBacklog {
 			s.client.abort()
 			return
 		}
-		s.backlog = append(s.backlog, b)
+		s.backlog = append(s.backlog, frames...)
 		return
 	}
-	_ = s.client.enqueue(b)
+	_ = s.client.enqueue(frames...)
 }
 
 func (s *subscription) markReady(init []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_ = s.client.enqueue(init)
-	for _, b := range s.backlog {
-		_ = s.client.enqueue(b)
-	}
+	_ = s.client.enqueue(append([][]byte{init}, s.backlog...)...)
 	s.backlog, s.ready = nil, true
 }
 
