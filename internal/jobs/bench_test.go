@@ -48,7 +48,9 @@ func BenchmarkActionHooksCompleted(b *testing.B) {
 		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}}, Workers: workers,
 		FetchPollInterval: 20 * time.Millisecond, FetchCooldown: 5 * time.Millisecond})
 	require.NoError(b, err)
-	completed, cancel := client.Subscribe(river.EventKindJobCompleted)
+	// A subscriber that falls behind loses events: size the buffer for all.
+	completed, cancel := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: b.N + 1,
+		Kinds: []river.EventKind{river.EventKindJobCompleted}})
 	defer cancel()
 	b.ResetTimer()
 	start := time.Now()
