@@ -62,7 +62,7 @@ func (h *itemsHandler) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, dataBody{Data: res.Data, Meta: res.Meta})
+	WriteJSON(w, http.StatusOK, dataBody{Data: res.Docs, Meta: res.Meta})
 	return nil
 }
 
@@ -102,11 +102,16 @@ func (h *itemsHandler) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch b := body.(type) {
 	case map[string]any:
-		key, err := svc.CreateOne(r.Context(), b)
+		_, created, err := svc.CreateOneRead(r.Context(), b, q)
 		if err != nil {
 			return err
 		}
-		return readBackOne(w, r, svc, key, q)
+		if created == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		WriteJSON(w, http.StatusOK, dataBody{Data: created})
+		return nil
 	case []any:
 		items, err := asItemList(b)
 		if err != nil {

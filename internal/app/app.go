@@ -127,7 +127,7 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		return nil, err
 	}
 	a.items, err = item.NewService(&item.Config{Pool: pool, Schema: a.schema.Current, DBSchema: cfg.DBSchema,
-		Hooks: a.bus, Permissions: a.auth, Logger: c.Logger.With(slog.String("component", "items")),
+		Hooks: &itemHooks{Bus: a.bus}, Permissions: a.auth, Logger: c.Logger.With(slog.String("component", "items")),
 		Committed:    a.eventsCommitted,
 		DefaultLimit: cfg.QueryLimitDefault, MaxLimit: cfg.QueryLimitMax})
 	if err != nil {
@@ -237,6 +237,34 @@ func (a *App) Bus() *event.Bus { return a.bus }
 // Items is the instance's item service (hooks reach it through
 // Bus().Services().Items).
 func (a *App) Items() *item.Service { return a.items }
+
+// itemHooks is the bus as the item service's HookRunner plus
+// item.HookPresence, so that writes and reads nobody hooks take the short
+// path. The bus is immutable once built, so the answers are cached.
+type itemHooks struct {
+	*event.Bus
+	cache sync.Map // "kind|collection|names" → bool
+}
+
+func (h *itemHooks) HasHooks(kind string, names []string, collection string) bool {
+	key := kind + "|" + collection + "|" + strings.Join(names, ",")
+	if v, ok := h.cache.Load(key); ok {
+		return v.(bool)
+	}
+	found := false
+	for _, hk := range h.Hooks() {
+		if string(hk.Kind) != kind ||
+			len(hk.Options.Collections) > 0 && !slices.Contains(hk.Options.Collections, collection) {
+			continue
+		}
+		if slices.ContainsFunc(names, func(n string) bool { return event.Match(hk.Event, n) }) {
+			found = true
+			break
+		}
+	}
+	h.cache.Store(key, found)
+	return found
+}
 
 // hookRoutes runs the init hooks of a routes.* event with the router.
 func hookRoutes(ctx context.Context, bus *event.Bus, name string) func(*api.Server, chi.Router) {

@@ -47,6 +47,17 @@ type HookRunner interface {
 	Emit(ctx context.Context, names []string, meta hooks.Meta, ec hooks.EventContext)
 }
 
+// HookPresence is optionally implemented by a HookRunner. HasHooks reports
+// whether any hook of kind ("filter" or "action") would run for one of
+// names on collection. When none would, the service skips what exists only
+// for hooks: a create nobody hooks is one statement (the insert and its
+// event, atomic on their own) instead of a transaction of several round
+// trips, and a created item is answered from the insert's row image
+// instead of a second read. Without it the service assumes hooks may run.
+type HookPresence interface {
+	HasHooks(kind string, names []string, collection string) bool
+}
+
 // PermissionSource answers what a caller may do. internal/auth implements
 // it.
 type PermissionSource interface {

@@ -385,6 +385,7 @@ func TestJoinsCallerTransaction(t *testing.T) {
 	b := setup(t, &setupOpts{noHooks: true})
 	tx, err := b.db.Pool.Begin(ctx)
 	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // a failing test must still release the connection
 	svc, err := b.svc.Items("articles", &hooks.ServiceOptions{Database: tx})
 	require.NoError(t, err)
 	key, err := svc.CreateOne(ctx, hooks.Item{"title": "in tx"})
@@ -443,7 +444,21 @@ func TestBadValues(t *testing.T) {
 func TestReadMetaAndAggregate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t, nil)
+	b := setup(t, &setupOpts{extensions: []hooks.Extension{{ID: "mark", Register: func(r hooks.Registrar, _ *hooks.Context) error {
+		// A read filter's result is what the caller gets.
+		r.Filter("articles.items.read", func(_ context.Context, payload any, _ hooks.Meta, _ hooks.EventContext) (any, error) {
+			items := payload.([]hooks.Item)
+			out := make([]hooks.Item, len(items))
+			for i, it := range items {
+				out[i] = hooks.Item{"marked": true}
+				for k, v := range it {
+					out[i][k] = v
+				}
+			}
+			return out, nil
+		})
+		return nil
+	}}}})
 	svc := b.items(t, "articles", nil)
 	_, err := svc.CreateMany(ctx, []hooks.Item{{"title": "a", "views": 1}, {"title": "b", "views": 2}, {"title": "c", "views": 3}})
 	require.NoError(t, err)
@@ -451,18 +466,22 @@ func TestReadMetaAndAggregate(t *testing.T) {
 	res, err := svc.Read(ctx, &hooks.Query{Filter: map[string]any{"views": map[string]any{"_gte": 2}},
 		Sort: []string{"-views"}, Limit: &limit, Meta: []string{"total_count", "filter_count"}, Fields: []string{"title"}})
 	require.NoError(t, err)
-	require.Equal(t, []hooks.Item{{"title": "c"}}, res.Data)
+	items, err := res.Items()
+	require.NoError(t, err)
+	require.Equal(t, []hooks.Item{{"title": "c", "marked": true}}, items)
 	require.Equal(t, map[string]any{"total_count": int64(3), "filter_count": int64(2)}, res.Meta)
 	require.Len(t, b.calls.byEvent("items.query"), 1)
 	reads := b.calls.byEvent("items.read")
 	require.Len(t, reads, 1)
-	require.Equal(t, res.Data, reads[0].payload)
+	require.Equal(t, []hooks.Item{{"title": "c"}}, reads[0].payload, "the first read filter sees the rows as read")
 
 	agg, err := svc.Read(ctx, &hooks.Query{Aggregate: map[string][]string{"sum": {"views"}, "count": {"*"}}})
 	require.NoError(t, err)
-	require.Len(t, agg.Data, 1)
-	require.Equal(t, float64(6), num(agg.Data[0]["sum"].(map[string]any)["views"]))
-	require.Equal(t, float64(3), num(agg.Data[0]["count"]))
+	rows, err := agg.Items()
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, float64(6), num(rows[0]["sum"].(map[string]any)["views"]))
+	require.Equal(t, float64(3), num(rows[0]["count"]))
 
 	_, err = svc.Read(ctx, &hooks.Query{Meta: []string{"bogus"}})
 	requireCode(t, err, "INVALID_QUERY")
@@ -598,4 +617,44 @@ func TestPermissions(t *testing.T) {
 	require.True(t, slices.ContainsFunc(b.events(t), func(e *store.Event) bool {
 		return e.Accountability != nil && e.Accountability.User == "u1" && e.Name == "items.delete"
 	}), "events record the caller")
+}
+
+// TestCreateOneReadShortPath covers the create nobody hooks: one statement
+// for the row and its event, answered from the insert's row image, which
+// must be exactly what a read returns.
+func TestCreateOneReadShortPath(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var committed []int64
+	b := setup(t, &setupOpts{noHooks: true, committed: func(_ context.Context, _ string, ids []int64) {
+		committed = append(committed, ids...)
+	}, permissions: permissions{"reader": {
+		"create": {Collection: "articles", Action: "create", Fields: []string{"*"}},
+		"read": {Collection: "articles", Action: "read", Fields: []string{"*"},
+			Permissions: map[string]any{"status": map[string]any{"_eq": "published"}}},
+	}}})
+	admin := b.items(t, "articles", &hooks.Accountability{Admin: true})
+	key, got, err := admin.CreateOneRead(ctx, hooks.Item{"title": "short", "price": "1.50"}, nil)
+	require.NoError(t, err)
+	read, err := admin.ReadOne(ctx, key, nil)
+	require.NoError(t, err)
+	require.Equal(t, read, got, "the row image answers exactly like a read")
+	events := b.events(t)
+	require.Len(t, events, 1)
+	require.Equal(t, []int64{events[0].ID}, committed)
+	require.JSONEq(t, `{"title":"short","price":"1.50"}`, string(events[0].Payload))
+
+	_, got, err = admin.CreateOneRead(ctx, hooks.Item{"title": "fields"}, &hooks.Query{Fields: []string{"title"}})
+	require.NoError(t, err)
+	require.Equal(t, hooks.Item{"title": "fields"}, got, "other queries read back")
+
+	// A caller who may create but not read the result gets no item.
+	reader := b.items(t, "articles", &hooks.Accountability{User: "r", Role: "reader"})
+	_, got, err = reader.CreateOneRead(ctx, hooks.Item{"title": "hidden draft"}, nil)
+	require.NoError(t, err)
+	require.Nil(t, got)
+	_, got, err = reader.CreateOneRead(ctx, hooks.Item{"title": "visible", "status": "published"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "visible", got["title"])
+	require.Len(t, b.events(t), 4)
 }

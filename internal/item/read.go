@@ -2,6 +2,7 @@ package item
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -10,11 +11,25 @@ import (
 	"github.com/hookd/hookd/internal/store"
 )
 
-// ReadResult is what a read returns: the items (or aggregate rows) and the
-// meta counts the query asked for (nil when none).
+// ReadResult is what a read returns: the items (or aggregate rows) as JSON
+// documents and the meta counts the query asked for (nil when none).
 type ReadResult struct {
-	Data []hooks.Item
+	// Docs are the items as Postgres rendered them, or as the items.read
+	// filters left them. Never nil.
+	Docs []json.RawMessage
 	Meta map[string]any
+}
+
+// Items decodes Docs (numbers stay exact, as json.Number).
+func (r *ReadResult) Items() ([]hooks.Item, error) {
+	items := make([]hooks.Item, len(r.Docs))
+	for i, doc := range r.Docs {
+		var err error
+		if items[i], err = decodeItem(doc); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
 }
 
 // ReadByQuery returns the items q selects that the caller may read, with
@@ -24,7 +39,7 @@ func (it *Items) ReadByQuery(ctx context.Context, q *hooks.Query) ([]hooks.Item,
 	if err != nil {
 		return nil, err
 	}
-	return res.Data, nil
+	return res.Items()
 }
 
 // ReadOne returns one item; a missing item and one the caller may not read
@@ -64,7 +79,7 @@ func (it *Items) ReadMany(ctx context.Context, keys []any, q *hooks.Query) ([]ho
 	if err != nil {
 		return nil, err
 	}
-	return res.Data, nil
+	return res.Items()
 }
 
 // Read runs q (fields, filter, search, sort, limit/offset/page, meta,
@@ -87,7 +102,7 @@ func (it *Items) read(ctx context.Context, q *hooks.Query, keys []any) (*ReadRes
 	names := it.eventNames("query")
 	db := it.queryDB()
 	ec := it.eventContext(db)
-	if h := it.svc.cfg.Hooks; h != nil {
+	if h := it.svc.cfg.Hooks; h != nil && it.hooked(kindFilter, names) {
 		out, err := h.Filter(ctx, names, q, hooks.Meta{Collection: it.coll.Name}, ec)
 		if err != nil {
 			return nil, err
@@ -126,29 +141,37 @@ func (it *Items) read(ctx context.Context, q *hooks.Query, keys []any) (*ReadRes
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", it.coll.Name, err)
 	}
-	items := make([]hooks.Item, len(docs))
-	for i, doc := range docs {
-		if items[i], err = decodeItem(doc); err != nil {
-			return nil, err
-		}
+	res := &ReadResult{Docs: docs}
+	if res.Docs == nil {
+		res.Docs = []json.RawMessage{}
 	}
-
-	res := &ReadResult{Data: items}
 	if res.Meta, err = it.meta(ctx, db, q, o); err != nil {
 		return nil, err
 	}
 
-	if h := it.svc.cfg.Hooks; h != nil {
-		readNames := it.eventNames("read")
+	// Decoding the rows only pays when a hook will see them.
+	readNames := it.eventNames("read")
+	if it.hooked(kindFilter, readNames) || it.hooked(kindAction, readNames) {
+		h := it.svc.cfg.Hooks
+		items, err := res.Items()
+		if err != nil {
+			return nil, err
+		}
 		meta := hooks.Meta{Collection: it.coll.Name, Query: q}
 		out, err := h.Filter(ctx, readNames, items, meta, ec)
 		if err != nil {
 			return nil, err
 		}
-		if res.Data, err = asItems(out); err != nil {
+		if items, err = asItems(out); err != nil {
 			return nil, fmt.Errorf("items.read filter: %w", err)
 		}
-		meta.Payload = res.Data
+		res.Docs = make([]json.RawMessage, len(items))
+		for i, item := range items {
+			if res.Docs[i], err = json.Marshal(item); err != nil {
+				return nil, fmt.Errorf("items.read filter returned an item that is not JSON: %w", err)
+			}
+		}
+		meta.Payload = items
 		h.Emit(ctx, readNames, meta, ec)
 	}
 	return res, nil

@@ -26,55 +26,89 @@ func (it *Items) CreateOne(ctx context.Context, data hooks.Item) (any, error) {
 // CreateMany creates items in one transaction: one items.create filter and
 // one action per item (Directus's bulk semantics), one event per item.
 func (it *Items) CreateMany(ctx context.Context, data []hooks.Item) ([]any, error) {
+	keys, _, err := it.create(ctx, data)
+	return keys, err
+}
+
+// CreateOneRead creates one item and returns its key and the item as the
+// caller reads it with q (the REST answer to POST). The item is nil when the
+// caller may not read it (REST answers 204); the item stays created.
+func (it *Items) CreateOneRead(ctx context.Context, data hooks.Item, q *hooks.Query) (any, hooks.Item, error) {
+	keys, images, err := it.create(ctx, []hooks.Item{data})
+	if err != nil {
+		return nil, nil, err
+	}
+	// The insert returned the whole new row: an admin or system caller
+	// asking for every field, with no read hooks to run, gets it without a
+	// second query (what ReadOne would return, since both come from
+	// Postgres's JSON rendering of the same row).
+	if (it.acc == nil || it.acc.Admin) && wholeItem(q) && !it.hooked(kindFilter, it.eventNames("query")) &&
+		!it.hooked(kindFilter, it.eventNames("read")) && !it.hooked(kindAction, it.eventNames("read")) {
+		item, err := decodeItem(images[0])
+		return keys[0], item, err
+	}
+	item, err := it.ReadOne(ctx, keys[0], q)
+	if he, ok := hooks.AsError(err); ok && he.Code == "FORBIDDEN" {
+		return keys[0], nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys[0], item, nil
+}
+
+// wholeItem reports whether q asks for nothing but all fields.
+func wholeItem(q *hooks.Query) bool {
+	if q == nil {
+		return true
+	}
+	allFields := len(q.Fields) == 0 || len(q.Fields) == 1 && q.Fields[0] == "*"
+	return allFields && len(q.Filter) == 0 && q.Search == nil && len(q.Aggregate) == 0 && len(q.GroupBy) == 0 &&
+		(q.Offset == nil || *q.Offset == 0) && (q.Page == nil || *q.Page <= 1)
+}
+
+// create writes data and returns the keys and the new row images.
+func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.RawMessage, error) {
 	a, err := it.access(ctx, "create")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	names := it.eventNames("create")
+	// Nobody hooks this create and nothing needs checking after the write:
+	// the insert and its event are one statement, atomic on its own, so
+	// the transaction's extra round trips buy nothing.
+	if it.db == nil && len(data) == 1 && a.rule() == nil && a.validation() == nil &&
+		!it.hooked(kindFilter, names) && !it.hooked(kindAction, names) {
+		c, err := it.createItem(ctx, it.svc.cfg.Pool, nil, a, names, data[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		if it.svc.cfg.Committed != nil {
+			it.svc.cfg.Committed(ctx, it.coll.Name, []int64{c.eventID})
+		}
+		return []any{c.key}, []json.RawMessage{c.image}, nil
+	}
 	keys := make([]any, 0, len(data))
+	images := make([]json.RawMessage, 0, len(data))
 	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
-		keys = keys[:0]
-		payloads := make([]hooks.Item, 0, len(data))
-		events := make([]store.EventAppendParams, 0, len(data))
-		for i, item := range data {
-			payload, err := it.filter(ctx, tx, names, item, hooks.Meta{Collection: it.coll.Name})
+		keys, images = keys[:0], images[:0]
+		created := make([]*created, 0, len(data))
+		for _, item := range data {
+			c, err := it.createItem(ctx, tx, tx, a, names, item)
 			if err != nil {
 				return nil, err
 			}
-			cols, vals, err := it.checkPayload(a, payload)
-			if err != nil {
-				return nil, err
-			}
-			payload = a.withPresets(payload, it.vars())
-			if len(payload) != len(cols) { // presets added columns
-				if cols, vals, err = it.checkPayload(&access{full: true}, payload); err != nil {
-					return nil, err
-				}
-			}
-			rows, err := store.ItemWriteTx(ctx, tx, it.insertSQL(cols), vals...)
-			if err != nil {
-				return nil, fmt.Errorf("creating item %d in %s: %w", i, it.coll.Name, err)
-			}
-			if len(rows) != 1 {
-				return nil, fmt.Errorf("creating item %d in %s: insert returned %d rows", i, it.coll.Name, len(rows))
-			}
-			key, err := keyFromJSON(it.pk(), rows[0].Key)
-			if err != nil {
-				return nil, err
-			}
-			keys = append(keys, key)
-			payloads = append(payloads, payload)
-			events = append(events, it.event("create", key, rows[0], payload))
+			created = append(created, c)
+			keys = append(keys, c.key)
+			images = append(images, c.image)
 		}
 		if err := it.checkWritten(ctx, tx, a, a.rule(), keys); err != nil {
 			return nil, err
 		}
-		ids, err := store.EventAppendTx(ctx, tx, events)
-		if err != nil {
-			return nil, err
-		}
-		for i := range keys {
-			meta := hooks.Meta{Collection: it.coll.Name, Key: keys[i], Payload: payloads[i], EventIDs: ids[i : i+1]}
+		ids := make([]int64, len(created))
+		for i, c := range created {
+			ids[i] = c.eventID
+			meta := hooks.Meta{Collection: it.coll.Name, Key: c.key, Payload: c.payload, EventIDs: []int64{c.eventID}}
 			if err := it.enqueue(ctx, tx, names, meta); err != nil {
 				return nil, err
 			}
@@ -82,9 +116,56 @@ func (it *Items) CreateMany(ctx context.Context, data []hooks.Item) ([]any, erro
 		return ids, nil
 	})
 	if err != nil {
+		return nil, nil, err
+	}
+	return keys, images, nil
+}
+
+// created is one item written by createItem.
+type created struct {
+	key     any
+	payload hooks.Item
+	image   json.RawMessage
+	eventID int64
+}
+
+// createItem filters (when tx is set), checks and inserts one item with its
+// event through q.
+func (it *Items) createItem(ctx context.Context, q store.Querier, tx pgx.Tx, a *access, names []string, item hooks.Item) (*created, error) {
+	payload := item
+	if payload == nil {
+		payload = hooks.Item{}
+	}
+	if tx != nil {
+		var err error
+		if payload, err = it.filter(ctx, tx, names, item, hooks.Meta{Collection: it.coll.Name}); err != nil {
+			return nil, err
+		}
+	}
+	cols, vals, err := it.checkPayload(a, payload)
+	if err != nil {
 		return nil, err
 	}
-	return keys, nil
+	if withPresets := a.withPresets(payload, it.vars()); len(withPresets) != len(payload) {
+		// Presets added columns the caller did not send; they are the
+		// permission's own, so they need no field check.
+		payload = withPresets
+		if cols, vals, err = it.checkPayload(&access{full: true}, payload); err != nil {
+			return nil, err
+		}
+	}
+	rows, ids, err := store.ItemWriteWithEventsTx(ctx, q, it.insertSQL(cols), vals, it.eventFor("create", payload))
+	if err != nil {
+		return nil, fmt.Errorf("creating an item in %s: %w", it.coll.Name, err)
+	}
+	if len(rows) != 1 {
+		return nil, fmt.Errorf("creating an item in %s: the insert returned %d rows", it.coll.Name, len(rows))
+	}
+	key, err := keyFromJSON(it.pk(), rows[0].Key)
+	if err != nil {
+		return nil, err
+	}
+	return &created{key: key, payload: payload, image: rows[0].New, eventID: ids[0]}, nil
 }
 
 // UpdateOne updates one item and returns its key.
@@ -212,7 +293,7 @@ func (it *Items) updateTx(ctx context.Context, tx pgx.Tx, a *access, keys []any,
 	if err != nil {
 		return nil, err
 	}
-	rows, err := store.ItemWriteTx(ctx, tx, sql, args...)
+	rows, ids, err := store.ItemWriteWithEventsTx(ctx, tx, sql, args, it.eventFor("update", payload))
 	if err != nil {
 		return nil, fmt.Errorf("updating %s: %w", it.coll.Name, err)
 	}
@@ -220,18 +301,12 @@ func (it *Items) updateTx(ctx context.Context, tx pgx.Tx, a *access, keys []any,
 		return nil, hooks.Forbidden()
 	}
 	affected := make([]any, len(rows))
-	events := make([]store.EventAppendParams, len(rows))
 	for i, row := range rows {
 		if affected[i], err = keyFromJSON(it.pk(), row.Key); err != nil {
 			return nil, err
 		}
-		events[i] = it.event("update", affected[i], row, payload)
 	}
 	if err := it.checkWritten(ctx, tx, a, a.rule(), affected); err != nil {
-		return nil, err
-	}
-	ids, err := store.EventAppendTx(ctx, tx, events)
-	if err != nil {
 		return nil, err
 	}
 	if len(ids) > 0 {
@@ -323,7 +398,7 @@ func (it *Items) deleteTx(ctx context.Context, tx pgx.Tx, a *access, keys []any,
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := store.ItemWriteTx(ctx, tx, sql, args...)
+	rows, ids, err := store.ItemWriteWithEventsTx(ctx, tx, sql, args, it.eventFor("delete", keys))
 	if err != nil {
 		return nil, nil, fmt.Errorf("deleting from %s: %w", it.coll.Name, err)
 	}
@@ -331,16 +406,10 @@ func (it *Items) deleteTx(ctx context.Context, tx pgx.Tx, a *access, keys []any,
 		return nil, nil, hooks.Forbidden()
 	}
 	affected := make([]any, len(rows))
-	events := make([]store.EventAppendParams, len(rows))
 	for i, row := range rows {
 		if affected[i], err = keyFromJSON(it.pk(), row.Key); err != nil {
 			return nil, nil, err
 		}
-		events[i] = it.event("delete", affected[i], row, keys)
-	}
-	ids, err := store.EventAppendTx(ctx, tx, events)
-	if err != nil {
-		return nil, nil, err
 	}
 	if len(ids) > 0 {
 		meta := hooks.Meta{Collection: it.coll.Name, Keys: affected, Payload: affected, EventIDs: ids}
@@ -387,19 +456,29 @@ func (it *Items) enqueue(ctx context.Context, tx pgx.Tx, names []string, meta ho
 	return nil
 }
 
-// event is the event-log row for one affected item.
-func (it *Items) event(action string, key any, row store.ItemRow, payload any) store.EventAppendParams {
-	e := store.EventAppendParams{
-		Name: "items." + action, Scope: "items", Action: action, Collection: it.coll.Name,
-		ItemKey: key, Payload: payload, Accountability: it.acc, Origin: store.EventOriginAPI,
+// eventFor describes the event each written row appends.
+func (it *Items) eventFor(action string, payload any) store.ItemWriteEvent {
+	return store.ItemWriteEvent{Name: "items." + action, Scope: "items", Action: action, Collection: it.coll.Name,
+		Payload: payload, Accountability: it.acc, Origin: store.EventOriginAPI}
+}
+
+// Hook kinds asked of HookPresence.
+const (
+	kindFilter = "filter"
+	kindAction = "action"
+)
+
+// hooked reports whether a hook of kind may run for names on this
+// collection; without a HookPresence it must assume so.
+func (it *Items) hooked(kind string, names []string) bool {
+	h := it.svc.cfg.Hooks
+	if h == nil {
+		return false
 	}
-	if row.New != nil {
-		e.Data = row.New
+	if p, ok := h.(HookPresence); ok {
+		return p.HasHooks(kind, names, it.coll.Name)
 	}
-	if row.Old != nil {
-		e.OldData = row.Old
-	}
-	return e
+	return true
 }
 
 // checkWritten enforces, inside the write's transaction, that every written
@@ -478,13 +557,14 @@ func (it *Items) insertSQL(cols []string) string {
 		}
 		b.WriteString(")")
 	}
-	b.WriteString(" RETURNING to_jsonb(" + it.pkIdent() + "), to_jsonb(" + it.table() + ".*), NULL::jsonb")
+	b.WriteString(" RETURNING to_jsonb(" + it.pkIdent() + ") AS hookd_key, to_jsonb(" + it.table() +
+		".*) AS hookd_new, NULL::jsonb AS hookd_old")
 	return b.String()
 }
 
 // updateSQL locks the target rows (keys, within the rule) and updates them,
-// returning both images. The old image comes from the locking CTE, which
-// reads the row as it is when locked.
+// returning both images. The old image comes from the locking subquery,
+// which reads the row as it is once locked.
 func (it *Items) updateSQL(a *access, cols []string, vals []any, keys []any) (string, []any, error) {
 	args := append([]any{keys}, vals...)
 	cond := it.pkIdent() + " = ANY($1)"
@@ -496,15 +576,15 @@ func (it *Items) updateSQL(a *access, cols []string, vals []any, keys []any) (st
 		cond += " AND (" + where + ")"
 		args = append(args, rargs...)
 	}
-	var b strings.Builder
-	b.WriteString("WITH hookd_old AS (SELECT " + it.pkIdent() + " AS hookd_key, to_jsonb(" + it.table() +
-		".*) AS hookd_image FROM " + it.table() + " WHERE " + cond + " FOR UPDATE) ")
+	locked := "SELECT " + it.pkIdent() + " AS hookd_key, to_jsonb(" + it.table() + ".*) AS hookd_image FROM " +
+		it.table() + " WHERE " + cond + " FOR UPDATE"
 	if len(cols) == 0 {
 		// Nothing to set: the update still happens (filters ran, events and
 		// actions follow), the row just stays as it was.
-		b.WriteString("SELECT to_jsonb(hookd_key), hookd_image, hookd_image FROM hookd_old")
-		return b.String(), args, nil
+		return "SELECT to_jsonb(hookd_key) AS hookd_key, hookd_image AS hookd_new, hookd_image AS hookd_old FROM (" +
+			locked + ") AS hookd_locked", args, nil
 	}
+	var b strings.Builder
 	b.WriteString("UPDATE " + it.table() + " SET ")
 	for i, c := range cols {
 		if i > 0 {
@@ -512,9 +592,10 @@ func (it *Items) updateSQL(a *access, cols []string, vals []any, keys []any) (st
 		}
 		b.WriteString(pgx.Identifier{c}.Sanitize() + " = $" + strconv.Itoa(i+2))
 	}
-	b.WriteString(" FROM hookd_old WHERE " + it.table() + "." + it.pkIdent() + " = hookd_old.hookd_key")
-	b.WriteString(" RETURNING to_jsonb(" + it.table() + "." + it.pkIdent() + "), to_jsonb(" + it.table() +
-		".*), hookd_old.hookd_image")
+	b.WriteString(" FROM (" + locked + ") AS hookd_old WHERE " + it.table() + "." + it.pkIdent() +
+		" = hookd_old.hookd_key")
+	b.WriteString(" RETURNING to_jsonb(" + it.table() + "." + it.pkIdent() + ") AS hookd_key, to_jsonb(" +
+		it.table() + ".*) AS hookd_new, hookd_old.hookd_image AS hookd_old")
 	return b.String(), args, nil
 }
 
@@ -530,7 +611,8 @@ func (it *Items) deleteSQL(a *access, keys []any) (string, []any, error) {
 		args = append(args, rargs...)
 	}
 	return "DELETE FROM " + it.table() + " WHERE " + cond +
-		" RETURNING to_jsonb(" + it.pkIdent() + "), NULL::jsonb, to_jsonb(" + it.table() + ".*)", args, nil
+		" RETURNING to_jsonb(" + it.pkIdent() + ") AS hookd_key, NULL::jsonb AS hookd_new, to_jsonb(" + it.table() +
+		".*) AS hookd_old", args, nil
 }
 
 // decodeItem decodes a JSON document into an item, keeping numbers exact.

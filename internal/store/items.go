@@ -1,15 +1,20 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/hookd/hookd/hooks"
+	hsql "github.com/hookd/hookd/sql"
 )
 
 // The item service builds its statements per collection (the tables are the
@@ -43,6 +48,71 @@ func ItemWriteTx(ctx context.Context, tx Querier, sql string, args ...any) ([]It
 		return nil, translateItem(err)
 	}
 	return out, nil
+}
+
+// ItemWriteEvent is the event each row of ItemWriteWithEventsTx appends;
+// the key and the row images come from the row itself.
+type ItemWriteEvent struct {
+	Name, Scope, Action, Collection string
+	// Payload is the write's payload after filters (JSON-marshalled).
+	Payload any
+	// Accountability is who writes; nil = system.
+	Accountability *hooks.Accountability
+	// Origin defaults to EventOriginAPI.
+	Origin string
+}
+
+// ItemWriteWithEventsTx runs an item write and appends one event per
+// written row in the same statement: one round trip, atomic even outside a
+// transaction. write must end in RETURNING hookd_key, hookd_new, hookd_old
+// (jsonb) and use placeholders $1…$len(args). It returns the rows and their
+// event ids, in event-id order.
+func ItemWriteWithEventsTx(ctx context.Context, q Querier, write string, args []any, ev ItemWriteEvent) ([]ItemRow, []int64, error) {
+	n := len(args)
+	payload, err := jsonText(ev.Payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding the event payload: %w", err)
+	}
+	var acc any
+	if ev.Accountability != nil {
+		acc = ev.Accountability
+	}
+	accText, err := jsonText(acc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding the event accountability: %w", err)
+	}
+	origin := ev.Origin
+	if origin == "" {
+		origin = EventOriginAPI
+	}
+	sql := fmt.Sprintf(hsql.Query("EventAppendWithWrite"), write, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+	all := append(args[:n:n], ev.Name, ev.Scope, ev.Action, ev.Collection, payload, accText, origin)
+	rows, err := q.Query(ctx, sql, all...)
+	if err != nil {
+		return nil, nil, translateItem(err)
+	}
+	type rowWithID struct {
+		row ItemRow
+		id  int64
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rowWithID, error) {
+		var key, newImg, oldImg []byte
+		var id int64
+		if err := row.Scan(&key, &newImg, &oldImg, &id); err != nil {
+			return rowWithID{}, err
+		}
+		return rowWithID{ItemRow{Key: rawOrNil(key), New: rawOrNil(newImg), Old: rawOrNil(oldImg)}, id}, nil
+	})
+	if err != nil {
+		return nil, nil, translateItem(err)
+	}
+	slices.SortFunc(out, func(a, b rowWithID) int { return cmp.Compare(a.id, b.id) })
+	items := make([]ItemRow, len(out))
+	ids := make([]int64, len(out))
+	for i, r := range out {
+		items[i], ids[i] = r.row, r.id
+	}
+	return items, ids, nil
 }
 
 // ItemsJSON runs a read statement whose rows are one JSON column and returns
