@@ -30,3 +30,11 @@ DELETE FROM hookd_broadcast WHERE created_at < now() - $1::interval;
 -- The current snapshot: a subscription skips events of transactions
 -- visible in it (its init read already saw their rows).
 SELECT pg_current_snapshot()::text;
+
+-- name: RealtimePending
+-- Whether committed rows exist after the cursors that the horizon still
+-- withholds (a transaction older than them is running): the reader then
+-- looks again shortly instead of waiting for its next poll.
+-- $1, $2: the event cursor; $3, $4: the broadcast cursor.
+SELECT EXISTS (SELECT 1 FROM hookd_event WHERE (tx_id, id) > ($1::xid8, $2::bigint)),
+       EXISTS (SELECT 1 FROM hookd_broadcast WHERE (tx_id, id) > ($3::xid8, $4::bigint));

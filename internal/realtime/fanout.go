@@ -92,17 +92,25 @@ func (h *Hub) notifyLoop() {
 }
 
 // follow reads the event log and the broadcasts when kicked and at every
-// poll interval, and prunes old broadcasts now and then.
+// poll interval, and prunes old broadcasts now and then. When committed rows
+// are withheld by the horizon (an older transaction, possibly of another
+// database of the cluster, is still running) it looks again after a short,
+// growing delay rather than at the next poll.
 func (h *Hub) follow() {
 	defer h.wg.Done()
 	poll := time.NewTicker(h.cfg.PollInterval)
 	defer poll.Stop()
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	const firstRetry = time.Millisecond
+	delay := firstRetry
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
+		case <-retry.C:
 		case <-prune.C:
 			ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
 			if _, err := store.BroadcastPrune(ctx, h.cfg.Pool, h.cfg.BroadcastRetention); err != nil && h.ctx.Err() == nil {
@@ -111,13 +119,21 @@ func (h *Hub) follow() {
 			cancel()
 			continue
 		case <-h.kickCh:
+			delay = firstRetry
 		case <-poll.C:
 		}
-		h.catchUp()
+		if h.catchUp() {
+			retry.Reset(delay)
+			delay = min(delay*2, h.cfg.PollInterval/4)
+		} else {
+			delay = firstRetry
+		}
 	}
 }
 
-func (h *Hub) catchUp() {
+// catchUp reads and delivers what is readable; it reports whether more is
+// committed but not yet readable.
+func (h *Hub) catchUp() bool {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
 	defer cancel()
 	for ctx.Err() == nil {
@@ -160,6 +176,14 @@ func (h *Hub) catchUp() {
 			break
 		}
 	}
+	if ctx.Err() != nil {
+		return false
+	}
+	events, broadcasts, err := store.RealtimePending(ctx, h.cfg.Pool, h.eventCursor, h.broadcastCursor)
+	if err != nil {
+		return false // the next poll tries again
+	}
+	return events || broadcasts
 }
 
 func (h *Hub) deliverBroadcast(b *store.Broadcast) {

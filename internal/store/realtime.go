@@ -170,3 +170,14 @@ func ParseSnapshot(text string) (*Snapshot, error) {
 	}
 	return &s, nil
 }
+
+// RealtimePending reports whether committed events or broadcasts exist
+// after the cursors, whether or not the horizon lets them be read yet.
+func RealtimePending(ctx context.Context, q Querier, events EventCursor, broadcasts BroadcastCursor) (bool, bool, error) {
+	var ev, bc bool
+	err := q.QueryRow(ctx, hsql.Query("RealtimePending"), events.TxID, events.ID, broadcasts.TxID, broadcasts.ID).Scan(&ev, &bc)
+	if err != nil {
+		return false, false, fmt.Errorf("checking for pending realtime rows: %w", Translate(err))
+	}
+	return ev, bc, nil
+}
