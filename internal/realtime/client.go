@@ -300,6 +300,11 @@ func isTimeout(err error) bool {
 // finish tears the client down once its read side is over.
 func (c *client) finish(readErr error) {
 	h := c.hub
+	c.qmu.Lock()
+	// Read errors after the server started closing (the close reply's
+	// deadline, a dropped slow client) are not the client's errors.
+	serverClosed := c.closing
+	c.qmu.Unlock()
 	c.closeWith(websocket.CloseNormalClosure, "", true)
 	c.qmu.Lock()
 	c.readDone = true
@@ -321,7 +326,7 @@ func (c *client) finish(readErr error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), h.cfg.RequestTimeout)
 	defer cancel()
 	var ce *websocket.CloseError
-	if readErr != nil && !errors.As(readErr, &ce) && !errors.Is(readErr, net.ErrClosed) {
+	if readErr != nil && !serverClosed && !errors.As(readErr, &ce) && !errors.Is(readErr, net.ErrClosed) {
 		h.action(ctx, "websocket.error", c, map[string]any{"event": readErr.Error()})
 	}
 	closeEvent := map[string]any{"code": websocket.CloseAbnormalClosure}
