@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -232,10 +233,15 @@ func TestEventPermissionsNeedingARead(t *testing.T) {
 	// The rule mentions a relation: not evaluable in memory. (The test
 	// items service has no relations and treats that condition as true.)
 	env.auth.addToken("editor-2", hooks.Accountability{User: "u-editor-2", Role: "r-editor"}, nil)
+	// Reads for this one fail: the others must still get their events.
+	env.auth.addToken("broken", hooks.Accountability{User: "u-broken", Role: "r-editor"}, nil)
 	env.setPermission("r-editor", &hooks.Permission{Role: "r-editor", Collection: "articles", Action: "read",
 		Permissions: map[string]any{"author.name": map[string]any{"_eq": "x"}, "status": map[string]any{"_eq": "published"}},
 		Fields:      []string{"*"}})
 
+	broken := dialAuthed(t, env, "broken")
+	broken.subscribe(map[string]any{"collection": "articles", "event": "create", "uid": "c",
+		"query": map[string]any{"fields": "id"}}) // another query: a read of its own
 	e1 := dialAuthed(t, env, "editor-token")
 	e2 := dialAuthed(t, env, "editor-2")
 	// event subscriptions: no init read.
@@ -247,7 +253,9 @@ func TestEventPermissionsNeedingARead(t *testing.T) {
 	_ = err0(env.items().CreateOne(ctx, hooks.Item{"title": "p", "status": "published"}))
 	require.Equal(t, "create", e1.nextOf("subscription")["event"])
 	require.Equal(t, "create", e2.nextOf("subscription")["event"])
-	require.Len(t, drainReads(reads), 1, "one read serves both subscribers of the role")
+	got := drainReads(reads)
+	require.Len(t, got, 2, "one read serves both subscribers of the role and query; the other query has its own: %v", got)
+	require.Contains(t, got, "u-broken")
 
 	key := err0(env.items().CreateOne(ctx, hooks.Item{"title": "d", "status": "published"}))
 	e1.nextOf("subscription")
@@ -264,6 +272,9 @@ type countingItems struct {
 
 func (c *countingItems) ReadMany(ctx context.Context, keys []any, q *hooks.Query) ([]hooks.Item, error) {
 	c.reads <- c.who
+	if c.who == "u-broken" {
+		return nil, errors.New("this subscriber's read fails")
+	}
 	return c.ItemsService.ReadMany(ctx, keys, q)
 }
 
