@@ -256,7 +256,7 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 			}
 			d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[permKey]*permEntry{},
 				audiences: map[audienceKey]*audience{}, reads: map[string]*readResult{},
-				encoded: map[encodedKey][]byte{}, frames: map[frameKey][]byte{}, out: map[*subscription][][]byte{}}
+				encoded: map[encodedKey]*encoded{}, byAcc: map[accKey]*audience{}, out: map[*subscription][][]byte{}}
 		}
 		d.event(e, subs)
 	}
@@ -285,13 +285,15 @@ func (d *dispatcher) send(s *subscription, frame []byte) {
 // frame is s's event frame for pre-encoded data, shared by every
 // subscription with the same uid (SDK uids are small counters, so many
 // sockets share them).
-func (d *dispatcher) frame(s *subscription, action string, key encodedKey, data []byte) []byte {
-	fk := frameKey{data: key, action: action, uid: s.uidKey}
-	if b, ok := d.frames[fk]; ok {
+func (d *dispatcher) frame(s *subscription, action string, data *encoded) []byte {
+	if b, ok := data.frames[s.uidKey]; ok {
 		return b
 	}
-	b := s.eventFrame(action, data)
-	d.frames[fk] = b
+	b := s.eventFrame(action, data.json)
+	if data.frames == nil {
+		data.frames = map[string][]byte{}
+	}
+	data.frames[s.uidKey] = b
 	return b
 }
 
@@ -304,18 +306,27 @@ type dispatcher struct {
 	perms     map[permKey]*permEntry
 	audiences map[audienceKey]*audience
 	reads     map[string]*readResult
-	encoded   map[encodedKey][]byte
-	frames    map[frameKey][]byte
+	encoded   map[encodedKey]*encoded
+	// byAcc memoises audience per (accountability, collection): the
+	// accountability pointer of a client changes only when it
+	// (re)authenticates, so most lookups hash two pointers, not strings.
+	byAcc map[accKey]*audience
 	// out holds the frames of the page per subscription, in event order;
 	// order lists the subscriptions in first-seen order.
 	out   map[*subscription][][]byte
 	order []*subscription
 }
 
-type frameKey struct {
-	data   encodedKey
-	action string
-	uid    string
+// encoded is one event's data encoded for one kind of subscriber, and the
+// frames built from it per subscription uid.
+type encoded struct {
+	json   []byte
+	frames map[string][]byte
+}
+
+type accKey struct {
+	acc *hooks.Accountability
+	col *hooks.Collection
 }
 
 // encodedKey identifies one encoding of one event's data for one kind of
@@ -433,9 +444,8 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 		if image != nil && (aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image)) {
 			return nil
 		}
-		ek := encodedKey{event: e.ID}
-		data := d.encode(ek, func() any { return []any{key} })
-		d.send(s, d.frame(s, action, ek, data))
+		data := d.encode(encodedKey{event: e.ID}, func() any { return []any{key} })
+		d.send(s, d.frame(s, action, data))
 		return nil
 	}
 
@@ -461,29 +471,29 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 	if aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image) {
 		return nil
 	}
-	ek := encodedKey{event: e.ID, aud: aud, fields: s.fieldsKey, object: s.hasItem}
-	data := d.encode(ek, func() any {
+	data := d.encode(encodedKey{event: e.ID, aud: aud, fields: s.fieldsKey, object: s.hasItem}, func() any {
 		row := project(image, aud.fields, s.fields)
 		if s.hasItem {
 			return row
 		}
 		return []hooks.Item{row}
 	})
-	d.send(s, d.frame(s, action, ek, data))
+	d.send(s, d.frame(s, action, data))
 	return nil
 }
 
 // encode memoises the JSON of a value shared by many subscribers.
-func (d *dispatcher) encode(key encodedKey, build func() any) []byte {
-	if b, ok := d.encoded[key]; ok {
-		return b
+func (d *dispatcher) encode(key encodedKey, build func() any) *encoded {
+	if e, ok := d.encoded[key]; ok {
+		return e
 	}
 	b, err := json.Marshal(build())
 	if err != nil {
 		b = []byte("null")
 	}
-	d.encoded[key] = b
-	return b
+	e := &encoded{json: b}
+	d.encoded[key] = e
+	return e
 }
 
 // read is the fallback for rules, filters or fields that need the database:
@@ -513,6 +523,18 @@ func (d *dispatcher) read(s *subscription, aud *audience, acc *hooks.Accountabil
 }
 
 func (d *dispatcher) audience(acc *hooks.Accountability, col *hooks.Collection) (*audience, error) {
+	k := accKey{acc: acc, col: col}
+	if a, ok := d.byAcc[k]; ok {
+		return a, nil
+	}
+	a, err := d.audienceFor(acc, col)
+	if err == nil {
+		d.byAcc[k] = a
+	}
+	return a, err
+}
+
+func (d *dispatcher) audienceFor(acc *hooks.Accountability, col *hooks.Collection) (*audience, error) {
 	if acc.Admin {
 		k := audienceKey{collection: col.Name, admin: true}
 		if a, ok := d.audiences[k]; ok {
