@@ -244,21 +244,34 @@ func (h *Hub) heartbeat() {
 // dispatch delivers a page of events to this instance's subscribers.
 func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 	var d *dispatcher
+	// Subscriptions, and what each may see, are looked up once per
+	// collection per page.
+	targets := map[string]*target{}
 	for _, e := range events {
-		subs := h.subscriptionsFor(e.Collection)
-		if len(subs) == 0 {
-			continue
-		}
-		if d == nil {
-			schema, err := h.cfg.Schema(ctx)
-			if err != nil {
-				return fmt.Errorf("loading the schema: %w", err)
+		t, seen := targets[e.Collection]
+		if !seen {
+			t = &target{}
+			targets[e.Collection] = t
+			subs := h.subscriptionsFor(e.Collection)
+			if len(subs) == 0 {
+				continue
 			}
-			d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[permKey]*permEntry{},
-				audiences: map[audienceKey]*audience{}, reads: map[string]*readResult{},
-				encoded: map[encodedKey]*encoded{}, byAcc: map[accKey]*audience{}, out: map[*subscription][][]byte{}}
+			if d == nil {
+				schema, err := h.cfg.Schema(ctx)
+				if err != nil {
+					return fmt.Errorf("loading the schema: %w", err)
+				}
+				d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[permKey]*permEntry{},
+					audiences: map[audienceKey]*audience{}, reads: map[string]*readResult{},
+					encoded: map[encodedKey]*encoded{}, out: map[*subscription]*pending{}}
+			}
+			if t.col = d.schema.Collections[e.Collection]; t.col != nil {
+				t.subs, t.auds = subs, d.audiencesOf(subs, t.col)
+			}
 		}
-		d.event(e, subs)
+		if len(t.subs) > 0 {
+			d.event(e, t)
+		}
 	}
 	if d != nil {
 		d.flush()
@@ -266,34 +279,71 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 	return nil
 }
 
+// target is one collection's subscriptions during a page, with the
+// audience of each (nil when it could not be determined).
+type target struct {
+	col  *hooks.Collection
+	subs []*subscription
+	auds []*audience
+}
+
+func (d *dispatcher) audiencesOf(subs []*subscription, col *hooks.Collection) []*audience {
+	auds := make([]*audience, len(subs))
+	for i, s := range subs {
+		a, err := d.audience(s.client.acc.Load(), col)
+		if err != nil {
+			d.h.logger.Warn("realtime: no audience for a subscriber; skipping it for this page",
+				slog.String("client", s.client.uid), slog.Any("error", err))
+			continue
+		}
+		auds[i] = a
+	}
+	return auds
+}
+
 // flush hands each subscription its frames of the page at once: a socket
 // behind on a busy log gets them in one write.
 func (d *dispatcher) flush() {
 	for _, s := range d.order {
-		s.deliver(d.out[s]...)
+		p := d.out[s]
+		s.deliver(p.frames, p.txs)
 	}
 }
 
+// pending are a subscription's frames of the page and their transactions.
+type pending struct {
+	frames [][]byte
+	txs    []uint64
+}
+
 // send collects a frame for s.
-func (d *dispatcher) send(s *subscription, frame []byte) {
-	if _, ok := d.out[s]; !ok {
+func (d *dispatcher) send(s *subscription, frame []byte, tx uint64) {
+	p := d.out[s]
+	if p == nil {
+		p = &pending{}
+		d.out[s] = p
 		d.order = append(d.order, s)
 	}
-	d.out[s] = append(d.out[s], frame)
+	p.frames = append(p.frames, frame)
+	p.txs = append(p.txs, tx)
 }
 
 // frame is s's event frame for pre-encoded data, shared by every
 // subscription with the same uid (SDK uids are small counters, so many
 // sockets share them).
 func (d *dispatcher) frame(s *subscription, action string, data *encoded) []byte {
-	if b, ok := data.frames[s.uidKey]; ok {
-		return b
+	if data.lastFrame != nil && data.lastUID == s.uidKey {
+		return data.lastFrame
 	}
-	b := s.eventFrame(action, data.json)
-	if data.frames == nil {
-		data.frames = map[string][]byte{}
+	b, ok := data.frames[s.uidKey]
+	if !ok {
+		b = s.eventFrame(action, data.json)
+		if data.frames == nil {
+			data.frames = map[string][]byte{}
+		}
+		data.frames[s.uidKey] = b
 	}
-	data.frames[s.uidKey] = b
+	data.lastUID, data.lastFrame = s.uidKey, b
 	return b
 }
 
@@ -307,26 +357,23 @@ type dispatcher struct {
 	audiences map[audienceKey]*audience
 	reads     map[string]*readResult
 	encoded   map[encodedKey]*encoded
-	// byAcc memoises audience per (accountability, collection): the
-	// accountability pointer of a client changes only when it
-	// (re)authenticates, so most lookups hash two pointers, not strings.
-	byAcc map[accKey]*audience
+	// last is the most recent encode, checked before the map: subscribers
+	// in a row mostly share it.
+	lastKey encodedKey
+	last    *encoded
 	// out holds the frames of the page per subscription, in event order;
 	// order lists the subscriptions in first-seen order.
-	out   map[*subscription][][]byte
+	out   map[*subscription]*pending
 	order []*subscription
 }
 
 // encoded is one event's data encoded for one kind of subscriber, and the
 // frames built from it per subscription uid.
 type encoded struct {
-	json   []byte
-	frames map[string][]byte
-}
-
-type accKey struct {
-	acc *hooks.Accountability
-	col *hooks.Collection
+	json      []byte
+	frames    map[string][]byte
+	lastUID   string
+	lastFrame []byte
 }
 
 // encodedKey identifies one encoding of one event's data for one kind of
@@ -373,11 +420,7 @@ type readResult struct {
 	err   error
 }
 
-func (d *dispatcher) event(e *store.Event, subs []*subscription) {
-	col := d.schema.Collections[e.Collection]
-	if col == nil {
-		return
-	}
+func (d *dispatcher) event(e *store.Event, t *target) {
 	action := e.Action
 	if action != "create" && action != "update" && action != "delete" {
 		return
@@ -397,36 +440,36 @@ func (d *dispatcher) event(e *store.Event, subs []*subscription) {
 			image = nil
 		}
 	}
-	for _, s := range subs {
-		d.deliverSafely(s, e, col, action, key, image)
+	for i, s := range t.subs {
+		if t.auds[i] != nil {
+			d.deliverSafely(s, t.auds[i], e, t.col, action, key, image)
+		}
 	}
 }
 
 // deliverSafely keeps one subscriber's failure from stopping the others.
-func (d *dispatcher) deliverSafely(s *subscription, e *store.Event, col *hooks.Collection, action string, key any, image hooks.Item) {
+func (d *dispatcher) deliverSafely(s *subscription, aud *audience, e *store.Event, col *hooks.Collection, action string, key any, image hooks.Item) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.h.logger.Error("realtime: delivering an event panicked", slog.String("client", s.client.uid),
 				slog.Int64("event", e.ID), slog.Any("panic", r))
 		}
 	}()
-	if err := d.deliver(s, e, col, action, key, image); err != nil {
+	if err := d.deliver(s, aud, e, action, key, image); err != nil {
 		d.h.logger.Warn("realtime: delivering an event failed", slog.String("client", s.client.uid),
 			slog.Int64("event", e.ID), slog.Any("error", err))
 	}
 }
 
-func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collection, action string, key any, image hooks.Item) error {
-	if s.event != "" && s.event != action || s.since != nil && s.since.Visible(e.TxID) {
+func (d *dispatcher) deliver(s *subscription, aud *audience, e *store.Event, action string, key any, image hooks.Item) error {
+	if s.event != "" && s.event != action {
+		return nil
+	}
+	if since := s.since.Load(); since != nil && since.Visible(e.TxID) {
 		return nil
 	}
 	if s.hasItem && keyString(key) != s.itemKey {
 		return nil
-	}
-	acc := s.client.acc.Load() // shared, read-only
-	aud, err := d.audience(acc, col)
-	if err != nil {
-		return err
 	}
 	if aud.deny {
 		return nil
@@ -445,12 +488,12 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 			return nil
 		}
 		data := d.encode(encodedKey{event: e.ID}, func() any { return []any{key} })
-		d.send(s, d.frame(s, action, data))
+		d.send(s, d.frame(s, action, data), e.TxID)
 		return nil
 	}
 
 	if aud.ruleNeedsDB || s.filterNeedsDB || s.fieldsNeedDB || image == nil {
-		items, err := d.read(s, aud, acc, e, key)
+		items, err := d.read(s, aud, s.client.acc.Load(), e, key)
 		if err != nil {
 			return err
 		}
@@ -465,7 +508,7 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 		if err != nil {
 			return fmt.Errorf("encoding event data: %w", err)
 		}
-		d.send(s, s.eventFrame(action, b))
+		d.send(s, s.eventFrame(action, b), e.TxID)
 		return nil
 	}
 	if aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image) {
@@ -478,13 +521,17 @@ func (d *dispatcher) deliver(s *subscription, e *store.Event, col *hooks.Collect
 		}
 		return []hooks.Item{row}
 	})
-	d.send(s, d.frame(s, action, data))
+	d.send(s, d.frame(s, action, data), e.TxID)
 	return nil
 }
 
 // encode memoises the JSON of a value shared by many subscribers.
 func (d *dispatcher) encode(key encodedKey, build func() any) *encoded {
+	if d.last != nil && d.lastKey == key {
+		return d.last
+	}
 	if e, ok := d.encoded[key]; ok {
+		d.lastKey, d.last = key, e
 		return e
 	}
 	b, err := json.Marshal(build())
@@ -493,6 +540,7 @@ func (d *dispatcher) encode(key encodedKey, build func() any) *encoded {
 	}
 	e := &encoded{json: b}
 	d.encoded[key] = e
+	d.lastKey, d.last = key, e
 	return e
 }
 
@@ -523,18 +571,6 @@ func (d *dispatcher) read(s *subscription, aud *audience, acc *hooks.Accountabil
 }
 
 func (d *dispatcher) audience(acc *hooks.Accountability, col *hooks.Collection) (*audience, error) {
-	k := accKey{acc: acc, col: col}
-	if a, ok := d.byAcc[k]; ok {
-		return a, nil
-	}
-	a, err := d.audienceFor(acc, col)
-	if err == nil {
-		d.byAcc[k] = a
-	}
-	return a, err
-}
-
-func (d *dispatcher) audienceFor(acc *hooks.Accountability, col *hooks.Collection) (*audience, error) {
 	if acc.Admin {
 		k := audienceKey{collection: col.Name, admin: true}
 		if a, ok := d.audiences[k]; ok {

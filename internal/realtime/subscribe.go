@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookd/hookd/hooks"
@@ -47,18 +48,22 @@ type subscription struct {
 	fieldsKey    string
 	fieldsNeedDB bool
 
-	// since is the snapshot taken when subscribing: events of transactions
-	// visible in it happened before the subscription (init has their rows).
-	since *store.Snapshot
+	// since is the snapshot taken right after the subscription joined the
+	// hub: events of transactions visible in it committed before (init has
+	// their rows) and are skipped. Nil until taken; events that arrive
+	// before are held with their transaction ids and filtered at init.
+	since atomic.Pointer[store.Snapshot]
 
-	mu      sync.Mutex
-	ready   bool // init sent
-	backlog [][]byte
+	mu        sync.Mutex
+	ready     bool // init sent
+	backlog   [][]byte
+	backlogTx []uint64 // the transaction of each backlog frame
 }
 
-// deliver sends event frames, or holds them until init has been sent, so
-// that a client never sees an event before its subscription's init.
-func (s *subscription) deliver(frames ...[]byte) {
+// deliver sends event frames (of transactions txs), or holds them until
+// init has been sent, so that a client never sees an event before its
+// subscription's init.
+func (s *subscription) deliver(frames [][]byte, txs []uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ready {
@@ -67,16 +72,25 @@ func (s *subscription) deliver(frames ...[]byte) {
 			return
 		}
 		s.backlog = append(s.backlog, frames...)
+		s.backlogTx = append(s.backlogTx, txs...)
 		return
 	}
 	_ = s.client.enqueue(frames...)
 }
 
+// markReady sends init, then the held events not already in it.
 func (s *subscription) markReady(init []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_ = s.client.enqueue(append([][]byte{init}, s.backlog...)...)
-	s.backlog, s.ready = nil, true
+	frames := [][]byte{init}
+	since := s.since.Load()
+	for i, b := range s.backlog {
+		if since == nil || !since.Visible(s.backlogTx[i]) {
+			frames = append(frames, b)
+		}
+	}
+	_ = s.client.enqueue(frames...)
+	s.backlog, s.backlogTx, s.ready = nil, nil, true
 }
 
 // eventFrame builds `{"type":"subscription","event":<event>,"data":<data>,"uid":<uid>}`
@@ -154,15 +168,20 @@ func (c *client) handleSubscribe(ctx context.Context, msg map[string]any) {
 	}
 	s.fields, s.fieldsNeedDB = requestedFields(q.Fields)
 	s.fieldsKey = strings.Join(s.fields, ",")
-	if s.since, err = store.RealtimeSnapshot(ctx, h.cfg.Pool); err != nil {
-		fail(err)
-		return
-	}
-
+	// Join first, then take the snapshot: an event dispatched before the
+	// join was committed before the snapshot, so init has its row.
 	if old := c.addSubscription(s); old != nil {
 		h.removeSub(old)
 	}
 	h.addSub(s)
+	since, err := store.RealtimeSnapshot(ctx, h.cfg.Pool)
+	if err != nil {
+		c.removeSubscriptions(s.uidKey)
+		h.removeSub(s)
+		fail(err)
+		return
+	}
+	s.since.Store(since)
 
 	if s.event != "" {
 		// Directus sends no data, and reads nothing, for event subscriptions.
