@@ -110,7 +110,9 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		pool.Close()
 		return nil, err
 	}
-	a.bus.Services().SetSchema(a.schema.Load)
+	// The loader's snapshot is kept fresh on DDL; hooks (and every action
+	// run) read it instead of introspecting again.
+	a.bus.Services().SetSchema(func(context.Context) (*hooks.Schema, error) { return a.schema.Current(), nil })
 	// Users, roles, permissions, tokens; the first admin on first start.
 	a.auth, err = auth.NewService(&auth.Config{Pool: pool, Logger: c.Logger.With(slog.String("component", "auth")),
 		Secret: cfg.Secret, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
