@@ -477,7 +477,17 @@ func (b *Bus) callFilter(ctx context.Context, h *Hook, payload any, meta hooks.M
 // hookd_event rows the worker rebuilds meta and context from; when it is
 // empty the jobs carry meta's collection, key(s) and payload instead.
 func (b *Bus) EnqueueActionsTx(ctx context.Context, tx pgx.Tx, names []string, meta hooks.Meta) error {
-	params := b.actionJobs(names, meta)
+	return b.EnqueueActionsManyTx(ctx, tx, names, []hooks.Meta{meta})
+}
+
+// EnqueueActionsManyTx is EnqueueActionsTx for several writes of one kind
+// (a bulk create: one meta per item) in a single insert: the same jobs,
+// one round trip.
+func (b *Bus) EnqueueActionsManyTx(ctx context.Context, tx pgx.Tx, names []string, metas []hooks.Meta) error {
+	var params []river.InsertManyParams
+	for _, meta := range metas {
+		params = b.appendActionJobs(params, names, meta)
+	}
 	if len(params) == 0 {
 		return nil
 	}
@@ -490,8 +500,7 @@ func (b *Bus) EnqueueActionsTx(ctx context.Context, tx pgx.Tx, names []string, m
 	return nil
 }
 
-func (b *Bus) actionJobs(names []string, meta hooks.Meta) []river.InsertManyParams {
-	var params []river.InsertManyParams
+func (b *Bus) appendActionJobs(params []river.InsertManyParams, names []string, meta hooks.Meta) []river.InsertManyParams {
 	for _, name := range names {
 		for _, h := range b.matching(KindAction, name) {
 			if !h.accepts(&meta) {

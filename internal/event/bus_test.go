@@ -269,6 +269,27 @@ func TestEnqueueActionsTxCommitAndRollback(t *testing.T) {
 	}, actionJobs(t, d))
 }
 
+func TestEnqueueActionsManyTx(t *testing.T) {
+	t.Parallel()
+	d := setupDB(t)
+	ctx := context.Background()
+	noop := func(context.Context, hooks.Meta, hooks.EventContext) error { return nil }
+	bus := newBus(t, &event.BusConfig{Pool: d.Pool}, ext("bulk", func(r hooks.Registrar, _ *hooks.Context) error {
+		r.Action("notes.items.create", noop)
+		return nil
+	}))
+	tx, err := d.Pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, bus.EnqueueActionsManyTx(ctx, tx, []string{"items.create", "notes.items.create"}, []hooks.Meta{
+		{Collection: "notes", EventIDs: []int64{1}}, {Collection: "notes", EventIDs: []int64{2}},
+	}))
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, []jobRow{
+		{HookID: "bulk:notes.items.create", Event: "notes.items.create", EventIDs: []int64{1}, Queue: "default", Priority: 1, Max: 25},
+		{HookID: "bulk:notes.items.create", Event: "notes.items.create", EventIDs: []int64{2}, Queue: "default", Priority: 1, Max: 25},
+	}, actionJobs(t, d))
+}
+
 func TestEmitRunsLiveActionsAndSurvivesFailures(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
