@@ -126,6 +126,8 @@ func TestAppTwoInstances(t *testing.T) {
 	a := startInstance(t, d, nil)
 	b := startInstance(t, d, nil)
 	token := a.login(adminEmail, adminPassword)
+	// A bad token at the upgrade is refused before the socket opens.
+	require.Equal(t, http.StatusUnauthorized, dialStatus(t, b.ws+"?access_token=not-a-token", nil))
 
 	onB := b.dialWS(token)
 	init := onB.subscribe(map[string]any{"collection": "articles", "uid": "s",
