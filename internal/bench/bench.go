@@ -32,6 +32,7 @@ import (
 
 	"github.com/hookd/hookd/internal/app"
 	"github.com/hookd/hookd/internal/config"
+	hsql "github.com/hookd/hookd/sql"
 )
 
 // ArticlesDDL is the table both sides insert into.
@@ -63,15 +64,20 @@ type Config struct {
 	Rounds int
 	// Pgbench is the pgbench binary. Default /usr/bin/pgbench, else PATH.
 	Pgbench string
+	// Realtime keeps the WebSocket hub on: every commit then also wakes it
+	// (a coalesced NOTIFY and an event-log read). Default off, so the
+	// numbers are the item write path's.
+	Realtime bool
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
 
 // Result is what a run measured.
 type Result struct {
-	Clients int
-	Phase   time.Duration
-	Rounds  int
+	Realtime bool
+	Clients  int
+	Phase    time.Duration
+	Rounds   int
 	// PgbenchTPS and PostRPS are the mean rates over the rounds.
 	PgbenchTPS float64
 	PostRPS    float64
@@ -85,7 +91,12 @@ type Result struct {
 	GetErrors       int64
 	PgbenchPerRound []float64
 	PostRPSPerRound []float64
-	RowsAtGet       int64
+	// PgbenchEventTPS is pgbench running the statement the API sends for a
+	// create (the insert and its event row, one statement): the database's
+	// share of the API's cost.
+	PgbenchEventTPS      float64
+	PgbenchEventPerRound []float64
+	RowsAtGet            int64
 	// PostOK counts 2xx POST answers and EventsAdded the hookd_event rows
 	// the POST phases appended (one per article, plus at most one per
 	// client for requests cut off at a phase's end).
@@ -107,10 +118,15 @@ func (r *Result) Table() string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "measure\tvalue\n")
 	fmt.Fprintf(tw, "clients\t%d\n", r.Clients)
+	fmt.Fprintf(tw, "realtime hub\t%s\n", map[bool]string{true: "on", false: "off"}[r.Realtime])
 	fmt.Fprintf(tw, "phase x rounds\t%s x %d\n", r.Phase, r.Rounds)
 	fmt.Fprintf(tw, "pgbench INSERT tps (mean; per round)\t%.0f; %s\n", r.PgbenchTPS, rates(r.PgbenchPerRound))
 	fmt.Fprintf(tw, "POST /items/articles req/s (mean; per round)\t%.0f; %s\n", r.PostRPS, rates(r.PostRPSPerRound))
 	fmt.Fprintf(tw, "POST / pgbench ratio\t%.2f\n", r.Ratio())
+	fmt.Fprintf(tw, "pgbench INSERT+event tps (mean; per round)\t%.0f; %s\n", r.PgbenchEventTPS,
+		rates(r.PgbenchEventPerRound))
+	fmt.Fprintf(tw, "INSERT+event / INSERT (database cost of the event log)\t%.2f\n", ratio(r.PgbenchEventTPS, r.PgbenchTPS))
+	fmt.Fprintf(tw, "POST / INSERT+event (HTTP, auth, JSON, Go)\t%.2f\n", ratio(r.PostRPS, r.PgbenchEventTPS))
 	fmt.Fprintf(tw, "POST latency p50 / p99\t%s / %s\n", ms(r.PostP50), ms(r.PostP99))
 	fmt.Fprintf(tw, "POST errors\t%d\n", r.PostErrors)
 	fmt.Fprintf(tw, "hookd_event rows per created article\t%.2f\n", r.EventsPerArticle)
@@ -119,6 +135,13 @@ func (r *Result) Table() string {
 	fmt.Fprintf(tw, "GET errors\t%d\n", r.GetErrors)
 	_ = tw.Flush()
 	return b.String()
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }
 
 func rates(rs []float64) string {
@@ -155,7 +178,8 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	env := map[string]string{
 		"DATABASE_URL": c.DatabaseURL, "HOST": "127.0.0.1", "PORT": "0", "SECRET": "bench-secret",
 		"ADMIN_EMAIL": "bench@example.com", "ADMIN_PASSWORD": password,
-		"DB_POOL__MAX": strconv.Itoa(c.Clients * 2),
+		"DB_POOL__MAX":       strconv.Itoa(c.Clients * 2),
+		"WEBSOCKETS_ENABLED": strconv.FormatBool(c.Realtime),
 	}
 	appCfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
@@ -188,27 +212,32 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, err
 	}
 
-	script, err := os.CreateTemp("", "hookd-bench-*.sql")
+	plain, err := writeScript(fmt.Sprintf("INSERT INTO articles (title, body, status) VALUES ('%s', '%s', 'published');",
+		articleTitle, articleBody))
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(script.Name())
-	fmt.Fprintf(script, "INSERT INTO articles (title, body, status) VALUES ('%s', '%s', 'published');\n",
-		articleTitle, articleBody)
-	if err := script.Close(); err != nil {
+	defer os.Remove(plain)
+	withEvent, err := writeScript(eventStatement())
+	if err != nil {
 		return nil, err
 	}
+	defer os.Remove(withEvent)
 	body, _ := json.Marshal(map[string]any{"title": articleTitle, "body": articleBody, "status": "published"})
 
-	res := &Result{Clients: c.Clients, Phase: c.Phase, Rounds: c.Rounds}
+	res := &Result{Realtime: c.Realtime, Clients: c.Clients, Phase: c.Phase, Rounds: c.Rounds}
 	var postLat []time.Duration
 	for round := range c.Rounds {
-		tps, err := runPgbench(ctx, pgbench, c.DatabaseURL, script.Name(), c.Clients, seconds)
+		tps, err := runPgbench(ctx, pgbench, c.DatabaseURL, plain, c.Clients, seconds)
 		if err != nil {
 			return nil, err
 		}
 		res.PgbenchPerRound = append(res.PgbenchPerRound, tps)
 		c.Logger.InfoContext(ctx, "pgbench", slog.Int("round", round), slog.Float64("tps", tps))
+		if tps, err = runPgbench(ctx, pgbench, c.DatabaseURL, withEvent, c.Clients, seconds); err != nil {
+			return nil, err
+		}
+		res.PgbenchEventPerRound = append(res.PgbenchEventPerRound, tps)
 
 		before, err := count(ctx, a, "SELECT count(*) FROM hookd_event")
 		if err != nil {
@@ -237,6 +266,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 		c.Logger.InfoContext(ctx, "POST", slog.Int("round", round), slog.Float64("rps", st.rate))
 	}
 	res.PgbenchTPS = mean(res.PgbenchPerRound)
+	res.PgbenchEventTPS = mean(res.PgbenchEventPerRound)
 	res.PostRPS = mean(res.PostRPSPerRound)
 	res.PostP50, res.PostP99 = percentile(postLat, 0.50), percentile(postLat, 0.99)
 	if res.PostOK > 0 {
@@ -259,6 +289,52 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	res.GetRPS, res.GetErrors = st.rate, st.failed
 	res.GetP50, res.GetP99 = percentile(st.latencies, 0.50), percentile(st.latencies, 0.99)
 	return res, nil
+}
+
+// writeScript writes a one-statement pgbench script.
+func writeScript(statement string) (string, error) {
+	f, err := os.CreateTemp("", "hookd-bench-*.sql")
+	if err != nil {
+		return "", err
+	}
+	// pgbench wants one line per SQL command.
+	_, err = fmt.Fprintln(f, strings.Join(strings.Fields(statement), " "))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return f.Name(), err
+}
+
+// eventStatement is the statement the item service sends for a create
+// nobody hooks (store.ItemWriteWithEventsTx around the insert), with the
+// request's values written in as literals, since pgbench cannot bind
+// strings.
+func eventStatement() string {
+	insert := `INSERT INTO "public"."articles" ("body", "status", "title") VALUES ($1, $2, $3) ` +
+		`RETURNING to_jsonb("id") AS hookd_key, to_jsonb("public"."articles".*) AS hookd_new, NULL::jsonb AS hookd_old`
+	stmt := fmt.Sprintf(hsql.Query("EventAppendWithWrite"), insert, 4, 5, 6, 7, 8, 9, 10)
+	payload, _ := json.Marshal(map[string]any{"title": articleTitle, "body": articleBody, "status": "published"})
+	acc, _ := json.Marshal(map[string]any{"user": "00000000-0000-0000-0000-000000000001", "role": nil,
+		"admin": true, "app": true})
+	literal := func(s string) string {
+		// A space after each colon keeps pgbench from reading ":name" as a
+		// variable.
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(s, "'", "''"), `":`, `": `) + "'"
+	}
+	values := []string{literal(articleBody), literal("published"), literal(articleTitle), literal("items.create"),
+		literal("items"), literal("create"), literal("articles"), literal(string(payload)), literal(string(acc)),
+		literal("api")}
+	for i := len(values); i >= 1; i-- {
+		stmt = strings.ReplaceAll(stmt, "$"+strconv.Itoa(i), values[i-1])
+	}
+	// Strip the template's comment lines.
+	var lines []string
+	for _, line := range strings.Split(stmt, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, " ")
 }
 
 func findPgbench(path string) (string, error) {
