@@ -211,11 +211,12 @@ func TestExhaustedActionIsDiscardedAndRetryable(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 
 	var jobID int64
-	var lastError, collection string
+	var lastError, collection, eventName string
 	var eventIDs []int64
-	require.NoError(t, d.Pool.QueryRow(context.Background(), `SELECT job_id, last_error, collection, event_ids
+	require.NoError(t, d.Pool.QueryRow(context.Background(), `SELECT job_id, last_error, collection, event_ids, event_name
 		FROM hookd_hook_runs WHERE hook_id = 'test:items.delete' AND state = 'discarded'`).
-		Scan(&jobID, &lastError, &collection, &eventIDs))
+		Scan(&jobID, &lastError, &collection, &eventIDs, &eventName))
+	require.Equal(t, "items.delete", eventName)
 	require.Equal(t, "action hook test:items.delete on items.delete: still broken", lastError)
 	require.Equal(t, "notes", collection)
 	require.Equal(t, ids, eventIDs)
