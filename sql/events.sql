@@ -58,3 +58,30 @@ hookd_events AS (
 )
 SELECT w.hookd_key, w.hookd_new, w.hookd_old, e.id
 FROM hookd_write w JOIN hookd_events e ON e.item_key = w.hookd_key;
+
+-- name: EventAppendWithInsert
+-- A format template (Go fmt) for creates: the first verb is a multi-row
+-- INSERT … VALUES … RETURNING hookd_key, hookd_new (jsonb) whose own
+-- placeholders come first; the next five are the numbers of the
+-- placeholders holding the event's name, scope, action and collection, and
+-- the origin; the two after them hold text arrays with one payload and one
+-- accountability per inserted row, in VALUES order. Each row gets its event
+-- in the same statement; the result is (ordinal in VALUES, key, new image,
+-- event id) in VALUES order. It relies on an INSERT … VALUES returning its
+-- rows in VALUES order, which Postgres does (and ORMs rely on).
+WITH hookd_write AS (%s),
+hookd_numbered AS (
+    SELECT hookd_key, hookd_new, row_number() OVER () AS ord FROM hookd_write
+),
+hookd_events AS (
+    INSERT INTO hookd_event (name, scope, action, collection, item_key, data, payload, accountability, origin)
+    SELECT $%[2]d, $%[3]d, $%[4]d, $%[5]d, w.hookd_key, w.hookd_new, u.payload::jsonb, u.accountability::jsonb,
+           $%[6]d
+    FROM hookd_numbered w
+    JOIN unnest($%[7]d::text[], $%[8]d::text[]) WITH ORDINALITY AS u(payload, accountability, ord) ON u.ord = w.ord
+    ORDER BY w.ord
+    RETURNING id, item_key
+)
+SELECT w.ord, w.hookd_key, w.hookd_new, e.id
+FROM hookd_numbered w JOIN hookd_events e ON e.item_key = w.hookd_key
+ORDER BY w.ord;

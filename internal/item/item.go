@@ -127,7 +127,8 @@ func (c *Config) validate() error {
 // Service hands out per-collection item services. It is safe for
 // concurrent use.
 type Service struct {
-	cfg *Config
+	cfg   *Config
+	batch batcher
 }
 
 // NewService builds the service.

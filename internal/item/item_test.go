@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -657,4 +658,69 @@ func TestCreateOneReadShortPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "visible", got["title"])
 	require.Len(t, b.events(t), 4)
+}
+
+// TestConcurrentShortCreates drives the group commit of unhooked creates:
+// many concurrent creates share statements, yet each gets its own key,
+// row and event, and a bad row fails only its own request.
+func TestConcurrentShortCreates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var committed []int64
+	b := setup(t, &setupOpts{noHooks: true, committed: func(_ context.Context, _ string, ids []int64) {
+		mu.Lock()
+		committed = append(committed, ids...)
+		mu.Unlock()
+	}})
+	tags := b.items(t, "tags", &hooks.Accountability{User: "u", Admin: true})
+	const workers, each = 16, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				name := fmt.Sprintf("tag-%d-%d", w, i)
+				if i == 3 {
+					name = "duplicate" // every worker tries it; exactly one wins
+				}
+				key, item, err := tags.CreateOneRead(ctx, hooks.Item{"name": name}, nil)
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", name, err)
+					continue
+				}
+				if item["name"] != name || item["id"] != key {
+					errs <- fmt.Errorf("%s: got %v (key %v)", name, item, key)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var unique int
+	for err := range errs {
+		var ce *store.ConstraintError
+		if errors.As(err, &ce) && ce.Code == "RECORD_NOT_UNIQUE" {
+			unique++
+			continue
+		}
+		require.NoError(t, err)
+	}
+	require.Equal(t, workers-1, unique, "only the duplicates fail")
+	want := workers*(each-1) + 1
+	require.Equal(t, want, b.count(t, "SELECT count(*) FROM tags"))
+	events := b.events(t)
+	require.Len(t, events, want)
+	require.Len(t, committed, want)
+	for _, e := range events {
+		var data, payload map[string]any
+		require.NoError(t, json.Unmarshal(e.Data, &data))
+		require.NoError(t, json.Unmarshal(e.Payload, &payload))
+		require.Equal(t, data["name"], payload["name"], "each event carries its own row and payload")
+		require.JSONEq(t, fmt.Sprintf("%q", data["id"]), string(e.ItemKey))
+		require.Equal(t, "u", e.Accountability.User)
+	}
+	t.Logf("%d creates in %d statements", want, b.count(t, "SELECT count(DISTINCT tx_id) FROM hookd_event"))
 }

@@ -76,15 +76,17 @@ func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.R
 	names := it.eventNames("create")
 	// Nobody hooks this create and nothing needs checking after the write:
 	// the insert and its event are one statement, atomic on its own, so
-	// the transaction's extra round trips buy nothing.
+	// the transaction's extra round trips buy nothing, and concurrent
+	// creates of the same shape can share that statement (batch.go).
 	if it.db == nil && len(data) == 1 && a.rule() == nil && a.validation() == nil &&
 		!it.hooked(kindFilter, names) && !it.hooked(kindAction, names) {
-		c, err := it.createItem(ctx, it.svc.cfg.Pool, nil, a, names, data[0])
+		payload, cols, vals, err := it.checkCreate(a, data[0])
 		if err != nil {
 			return nil, nil, err
 		}
-		if it.svc.cfg.Committed != nil {
-			it.svc.cfg.Committed(ctx, it.coll.Name, []int64{c.eventID})
+		c, err := it.createShort(ctx, cols, vals, payload)
+		if err != nil {
+			return nil, nil, err
 		}
 		return []any{c.key}, []json.RawMessage{c.image}, nil
 	}
@@ -94,7 +96,7 @@ func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.R
 		keys, images = keys[:0], images[:0]
 		created := make([]*created, 0, len(data))
 		for _, item := range data {
-			c, err := it.createItem(ctx, tx, tx, a, names, item)
+			c, err := it.createItem(ctx, tx, a, names, item)
 			if err != nil {
 				return nil, err
 			}
@@ -121,6 +123,27 @@ func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.R
 	return keys, images, nil
 }
 
+// checkCreate checks a create's payload against the collection and the
+// caller's fields, merges the presets and coerces the values.
+func (it *Items) checkCreate(a *access, payload hooks.Item) (hooks.Item, []string, []any, error) {
+	if payload == nil {
+		payload = hooks.Item{}
+	}
+	cols, vals, err := it.checkPayload(a, payload)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if withPresets := a.withPresets(payload, it.vars()); len(withPresets) != len(payload) {
+		// Presets added columns the caller did not send; they are the
+		// permission's own, so they need no field check.
+		payload = withPresets
+		if cols, vals, err = it.checkPayload(&access{full: true}, payload); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return payload, cols, vals, nil
+}
+
 // created is one item written by createItem.
 type created struct {
 	key     any
@@ -129,32 +152,17 @@ type created struct {
 	eventID int64
 }
 
-// createItem filters (when tx is set), checks and inserts one item with its
-// event through q.
-func (it *Items) createItem(ctx context.Context, q store.Querier, tx pgx.Tx, a *access, names []string, item hooks.Item) (*created, error) {
-	payload := item
-	if payload == nil {
-		payload = hooks.Item{}
-	}
-	if tx != nil {
-		var err error
-		if payload, err = it.filter(ctx, tx, names, item, hooks.Meta{Collection: it.coll.Name}); err != nil {
-			return nil, err
-		}
-	}
-	cols, vals, err := it.checkPayload(a, payload)
+// createItem filters, checks and inserts one item with its event in tx.
+func (it *Items) createItem(ctx context.Context, tx pgx.Tx, a *access, names []string, item hooks.Item) (*created, error) {
+	payload, err := it.filter(ctx, tx, names, item, hooks.Meta{Collection: it.coll.Name})
 	if err != nil {
 		return nil, err
 	}
-	if withPresets := a.withPresets(payload, it.vars()); len(withPresets) != len(payload) {
-		// Presets added columns the caller did not send; they are the
-		// permission's own, so they need no field check.
-		payload = withPresets
-		if cols, vals, err = it.checkPayload(&access{full: true}, payload); err != nil {
-			return nil, err
-		}
+	payload, cols, vals, err := it.checkCreate(a, payload)
+	if err != nil {
+		return nil, err
 	}
-	rows, ids, err := store.ItemWriteWithEventsTx(ctx, q, it.insertSQL(cols), vals, it.eventFor("create", payload))
+	rows, ids, err := store.ItemWriteWithEventsTx(ctx, tx, it.insertSQL(cols), vals, it.eventFor("create", payload))
 	if err != nil {
 		return nil, fmt.Errorf("creating an item in %s: %w", it.coll.Name, err)
 	}

@@ -115,6 +115,68 @@ func ItemWriteWithEventsTx(ctx context.Context, q Querier, write string, args []
 	return items, ids, nil
 }
 
+// ItemInsertRow is the per-row part of the event ItemInsertWithEventsTx
+// appends for each inserted row.
+type ItemInsertRow struct {
+	// Payload is the create's payload after filters and presets.
+	Payload any
+	// Accountability is who creates; nil = system.
+	Accountability *hooks.Accountability
+}
+
+// ItemInsertWithEventsTx runs a multi-row insert and appends each row's
+// event in the same statement (one round trip; atomic even outside a
+// transaction). insert must be INSERT … VALUES with one tuple per element of
+// rows, ending in RETURNING hookd_key, hookd_new (jsonb), and use
+// placeholders $1…$len(args). ev gives the name, scope, action, collection
+// and origin shared by every event (its Payload and Accountability are
+// ignored). It returns the rows and event ids in VALUES order.
+func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args []any, ev ItemWriteEvent,
+	rows []ItemInsertRow) ([]ItemRow, []int64, error) {
+	n := len(args)
+	payloads := make([]*string, len(rows))
+	accs := make([]*string, len(rows))
+	for i, r := range rows {
+		var err error
+		if payloads[i], err = jsonText(r.Payload); err != nil {
+			return nil, nil, fmt.Errorf("encoding event payload %d: %w", i, err)
+		}
+		var acc any
+		if r.Accountability != nil {
+			acc = r.Accountability
+		}
+		if accs[i], err = jsonText(acc); err != nil {
+			return nil, nil, fmt.Errorf("encoding event accountability %d: %w", i, err)
+		}
+	}
+	origin := cmp.Or(ev.Origin, EventOriginAPI)
+	sql := fmt.Sprintf(hsql.Query("EventAppendWithInsert"), insert, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+	all := append(args[:n:n], ev.Name, ev.Scope, ev.Action, ev.Collection, origin, payloads, accs)
+	res, err := q.Query(ctx, sql, all...)
+	if err != nil {
+		return nil, nil, translateItem(err)
+	}
+	items := make([]ItemRow, 0, len(rows))
+	ids := make([]int64, 0, len(rows))
+	var ord, id int64
+	var key, newImg []byte
+	_, err = pgx.ForEachRow(res, []any{&ord, &key, &newImg, &id}, func() error {
+		if ord != int64(len(items)+1) {
+			return fmt.Errorf("insert returned row %d out of VALUES order (want %d)", ord, len(items)+1)
+		}
+		items = append(items, ItemRow{Key: rawOrNil(slices.Clone(key)), New: rawOrNil(slices.Clone(newImg))})
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, translateItem(err)
+	}
+	if len(items) != len(rows) {
+		return nil, nil, fmt.Errorf("insert returned %d rows for %d values", len(items), len(rows))
+	}
+	return items, ids, nil
+}
+
 // ItemsJSON runs a read statement whose rows are one JSON column and returns
 // the documents.
 func ItemsJSON(ctx context.Context, q Querier, sql string, args ...any) ([]json.RawMessage, error) {

@@ -1,0 +1,220 @@
+package item
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/store"
+)
+
+// Group commit for creates nobody hooks. Such a create is one statement
+// (the row and its event), so concurrent creates of the same shape (same
+// collection, same columns) can share a statement: up to maxInFlight
+// statements of a shape run at once, a create arriving while all are busy
+// queues, and when a statement ends the whole queue leaves as the next one,
+// led by the first create in it. Alone, a create goes out at once; under
+// load, N creates cost one statement and one commit instead of N. A shared
+// statement that fails (one bad row fails them all) is replayed one create
+// at a time, so each request gets its own result or error.
+
+const (
+	// maxInFlight is how many statements of one shape may run at once.
+	maxInFlight = 2
+	// maxBatchParams bounds a statement's placeholders (Postgres allows
+	// 65535).
+	maxBatchParams = 30000
+)
+
+// batcher coalesces short-path creates per shape. The zero value is ready.
+type batcher struct {
+	mu     sync.Mutex
+	shapes map[string]*shapeQueue
+}
+
+type shapeQueue struct {
+	inFlight int
+	waiting  []*pendingCreate
+}
+
+// pendingCreate is one create waiting for, or leading, a statement.
+type pendingCreate struct {
+	vals    []any
+	payload hooks.Item
+	acc     *hooks.Accountability
+	// done receives the create's outcome, or the batch it must lead.
+	done chan batchOutcome
+}
+
+type batchOutcome struct {
+	lead []*pendingCreate
+	res  *created
+	err  error
+}
+
+// createShort writes one checked create through the batcher and returns it
+// once its statement has committed.
+func (it *Items) createShort(ctx context.Context, cols []string, vals []any, payload hooks.Item) (*created, error) {
+	b := &it.svc.batch
+	key := it.coll.Name + "\x00" + strings.Join(cols, "\x00")
+	p := &pendingCreate{vals: vals, payload: payload, acc: it.acc, done: make(chan batchOutcome, 1)}
+	perStatement := max(1, maxBatchParams/max(1, len(cols)))
+
+	b.mu.Lock()
+	if b.shapes == nil {
+		b.shapes = map[string]*shapeQueue{}
+	}
+	q := b.shapes[key]
+	if q == nil {
+		q = &shapeQueue{}
+		b.shapes[key] = q
+	}
+	var batch []*pendingCreate
+	if q.inFlight < maxInFlight {
+		q.inFlight++
+		batch = []*pendingCreate{p}
+		b.mu.Unlock()
+	} else {
+		q.waiting = append(q.waiting, p)
+		b.mu.Unlock()
+		// Not abandoned on ctx: this create may be handed a batch to lead,
+		// and the wait is bounded by one statement.
+		out := <-p.done
+		if out.lead == nil {
+			return out.res, out.err
+		}
+		batch = out.lead
+	}
+
+	// Lead batch: run it, hand the queue on, deliver the others' outcomes.
+	// The statement must not fail because this request's client went away
+	// while others' creates ride along.
+	results, errs := it.runBatch(context.WithoutCancel(ctx), cols, batch)
+	b.mu.Lock()
+	var next []*pendingCreate
+	if n := len(q.waiting); n > 0 {
+		take := min(n, perStatement)
+		next = q.waiting[:take:take]
+		q.waiting = q.waiting[take:]
+	} else {
+		q.inFlight--
+		if q.inFlight == 0 && len(q.waiting) == 0 {
+			delete(b.shapes, key)
+		}
+	}
+	b.mu.Unlock()
+	if next != nil {
+		next[0].done <- batchOutcome{lead: next}
+	}
+	var own batchOutcome
+	for i, bp := range batch {
+		out := batchOutcome{res: results[i], err: errs[i]}
+		if bp == p {
+			own = out
+			continue
+		}
+		bp.done <- out
+	}
+	return own.res, own.err
+}
+
+// runBatch inserts the batch's creates in one statement; when that fails
+// and there was more than one, each is replayed alone.
+func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, []error) {
+	results := make([]*created, len(batch))
+	errs := make([]error, len(batch))
+	res, err := it.insertMany(ctx, cols, batch)
+	if err == nil {
+		copy(results, res)
+		return results, errs
+	}
+	if len(batch) == 1 {
+		errs[0] = err
+		return results, errs
+	}
+	for i := range batch {
+		var one []*created
+		if one, errs[i] = it.insertMany(ctx, cols, batch[i:i+1]); errs[i] == nil {
+			results[i] = one[0]
+		}
+	}
+	return results, errs
+}
+
+// insertMany is one INSERT … VALUES (…), (…) with an event per row.
+func (it *Items) insertMany(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, error) {
+	args := make([]any, 0, len(cols)*len(batch))
+	rows := make([]store.ItemInsertRow, len(batch))
+	for i, p := range batch {
+		args = append(args, p.vals...)
+		rows[i] = store.ItemInsertRow{Payload: p.payload, Accountability: p.acc}
+	}
+	written, ids, err := store.ItemInsertWithEventsTx(ctx, it.svc.cfg.Pool, it.insertManySQL(cols, len(batch)), args,
+		it.eventFor("create", nil), rows)
+	if err != nil {
+		return nil, fmt.Errorf("creating %d item(s) in %s: %w", len(batch), it.coll.Name, err)
+	}
+	out := make([]*created, len(batch))
+	for i, row := range written {
+		key, err := keyFromJSON(it.pk(), row.Key)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &created{key: key, payload: batch[i].payload, image: row.New, eventID: ids[i]}
+	}
+	if it.svc.cfg.Committed != nil {
+		it.svc.cfg.Committed(ctx, it.coll.Name, ids)
+	}
+	return out, nil
+}
+
+// insertManySQL is INSERT … VALUES with n tuples of cols, returning the key
+// and the new row image.
+func (it *Items) insertManySQL(cols []string, n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(it.table())
+	if len(cols) == 0 {
+		// DEFAULT VALUES inserts one row; n rows of defaults need a
+		// column to name.
+		b.WriteString(" (" + it.pkIdent() + ") VALUES ")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(DEFAULT)")
+		}
+	} else {
+		b.WriteString(" (")
+		for i, c := range cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(pgx.Identifier{c}.Sanitize())
+		}
+		b.WriteString(") VALUES ")
+		arg := 1
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for j := range cols {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("$" + strconv.Itoa(arg))
+				arg++
+			}
+			b.WriteByte(')')
+		}
+	}
+	b.WriteString(" RETURNING to_jsonb(" + it.pkIdent() + ") AS hookd_key, to_jsonb(" + it.table() +
+		".*) AS hookd_new")
+	return b.String()
+}
