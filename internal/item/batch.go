@@ -24,8 +24,10 @@ import (
 // at a time, so each request gets its own result or error.
 
 const (
-	// maxInFlight is how many statements of one shape may run at once.
-	maxInFlight = 2
+	// maxInFlight is how many statements of one shape may run at once: up
+	// to that many concurrent creates go out unbatched, with no added
+	// latency; beyond it they coalesce.
+	maxInFlight = 4
 	// maxBatchParams bounds a statement's placeholders (Postgres allows
 	// 65535).
 	maxBatchParams = 30000
