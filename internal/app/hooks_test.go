@@ -2,15 +2,18 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/hooks/validatetitle"
 	"github.com/hookd/hookd/internal/app"
 	"github.com/hookd/hookd/internal/config"
 	"github.com/hookd/hookd/internal/testdb"
@@ -91,4 +94,58 @@ func TestAppRunsHooks(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the durable action did not run on the app's River client")
 	}
+}
+
+func postJSON(t *testing.T, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+	return res.StatusCode, out
+}
+
+// Over HTTP: the seed's cancelling filter (validate-title) answers with
+// Directus's error envelope and nothing is written.
+func TestHookErrorsReachTheClient(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testdb.New(t)
+	_, err := d.Pool.Exec(ctx, "CREATE TABLE notes (id serial PRIMARY KEY, title text)")
+	require.NoError(t, err)
+	env := map[string]string{"DATABASE_URL": d.URL, "HOST": "127.0.0.1", "PORT": "0", "SECRET": "test",
+		"ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": "correct horse battery"}
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	a, err := app.New(ctx, &app.Config{Config: cfg, Logger: slog.New(slog.DiscardHandler), InstanceID: "errors-" + d.Name,
+		Extensions: []hooks.Extension{validatetitle.Extension}})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(ctx))
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+	base := "http://" + a.Addr()
+
+	status, body := postJSON(t, base+"/auth/login", "", `{"email":"admin@example.com","password":"correct horse battery"}`)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	token := body["data"].(map[string]any)["access_token"].(string)
+
+	status, body = postJSON(t, base+"/items/notes", token, `{"title":"   "}`)
+	require.Equal(t, http.StatusBadRequest, status, "%v", body)
+	require.Equal(t, map[string]any{"errors": []any{map[string]any{
+		"message":    `Invalid payload. "title" must be a non-blank string.`,
+		"extensions": map[string]any{"code": "INVALID_PAYLOAD"},
+	}}}, body)
+	var n int
+	require.NoError(t, d.Pool.QueryRow(ctx, "SELECT count(*) FROM notes").Scan(&n))
+	require.Zero(t, n)
+
+	status, body = postJSON(t, base+"/items/notes", token, `{"title":"fine"}`)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	require.Equal(t, "fine", body["data"].(map[string]any)["title"])
 }
