@@ -106,6 +106,7 @@ func (h *Hub) follow() {
 	retry.Stop()
 	const firstRetry = time.Millisecond
 	delay := firstRetry
+	var lastRead time.Time
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -122,6 +123,18 @@ func (h *Hub) follow() {
 			delay = firstRetry
 		case <-poll.C:
 		}
+		// Reads are at least DispatchInterval apart: under a stream of
+		// writes, each read then takes several events and every socket
+		// gets them in one write, instead of one system call per event
+		// per socket. At a calm pace no read waits.
+		if wait := h.cfg.DispatchInterval - time.Since(lastRead); wait > 0 {
+			select {
+			case <-h.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		lastRead = time.Now()
 		if h.catchUp() {
 			retry.Reset(delay)
 			delay = min(delay*2, h.cfg.PollInterval/4)

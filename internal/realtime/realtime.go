@@ -148,6 +148,10 @@ type Config struct {
 	// PollInterval is how often the event log and broadcasts are read
 	// without a notification. Default 1s.
 	PollInterval time.Duration
+	// DispatchInterval is the least time between two reads of the log:
+	// events arriving faster are delivered in batches (one write per
+	// socket per batch). Default 3ms.
+	DispatchInterval time.Duration
 	// SendQueueSize and SendQueueBytes bound each client's outgoing queue
 	// in frames and bytes; a client whose queue is full is disconnected.
 	// Defaults 4096 frames, 16 MiB. An idle client's queue holds nothing.
@@ -181,6 +185,7 @@ func (c *Config) withDefaults() *Config {
 	out.SessionCookieName = cmp.Or(out.SessionCookieName, "directus_session_token")
 	out.InstanceID = cmp.Or(out.InstanceID, "local")
 	out.PollInterval = cmp.Or(out.PollInterval, time.Second)
+	out.DispatchInterval = cmp.Or(out.DispatchInterval, 3*time.Millisecond)
 	out.SendQueueSize = cmp.Or(out.SendQueueSize, 4096)
 	out.SendQueueBytes = cmp.Or(out.SendQueueBytes, 16<<20)
 	out.BroadcastRetention = cmp.Or(out.BroadcastRetention, 10*time.Minute)
