@@ -3,6 +3,7 @@ package item
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,8 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 		errs[0] = err
 		return results, errs
 	}
+	it.svc.cfg.Logger.DebugContext(ctx, "shared create statement failed; replaying its creates one by one",
+		slog.String("collection", it.coll.Name), slog.Int("creates", len(batch)), slog.Any("error", err))
 	for i := range batch {
 		var one []*created
 		if one, errs[i] = it.insertMany(ctx, cols, batch[i:i+1]); errs[i] == nil {

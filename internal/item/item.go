@@ -90,7 +90,9 @@ type Config struct {
 	// Committed, when set, is called after each commit of a transaction the
 	// service opened itself that appended events. It must not block.
 	Committed CommittedFunc
-	// Logger receives hook and commit failures. Default: discard.
+	// Logger receives notes on the service's own recoveries (a shared
+	// create statement that failed and was replayed per create). Default:
+	// discard.
 	Logger *slog.Logger
 	// DefaultLimit is the limit of reads that give none
 	// (QUERY_LIMIT_DEFAULT). Default 100.
