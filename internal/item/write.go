@@ -64,7 +64,7 @@ func wholeItem(q *hooks.Query) bool {
 	}
 	allFields := len(q.Fields) == 0 || len(q.Fields) == 1 && q.Fields[0] == "*"
 	return allFields && len(q.Filter) == 0 && q.Search == nil && len(q.Aggregate) == 0 && len(q.GroupBy) == 0 &&
-		(q.Offset == nil || *q.Offset == 0) && (q.Page == nil || *q.Page <= 1)
+		(q.Offset == nil || *q.Offset == 0) && (q.Page == nil || *q.Page <= 1) && (q.Limit == nil || *q.Limit != 0)
 }
 
 // create writes data and returns the keys and the new row images.
