@@ -266,6 +266,15 @@ func TestItemsErrors(t *testing.T) {
 		require.Equal(t, tc.status, r.status, "%s: %s", tc.name, r.raw)
 		require.Equal(t, tc.code, errorCode(t, r), tc.name)
 	}
+	// SQL in a value is data.
+	hostile := `x'); DROP TABLE articles; --`
+	body, _ := json.Marshal(map[string]any{"title": hostile})
+	r = b.do(t, "admin", "POST", "/items/articles?fields=title", string(body))
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	require.Equal(t, hostile, r.body["data"].(map[string]any)["title"])
+	r = b.do(t, "admin", "DELETE", "/items/articles", `{"query":{"filter":{"title":{"_eq":"x'); DROP TABLE articles; --"}}}}`)
+	require.Equal(t, http.StatusNoContent, r.status, r.raw)
+
 	// The wrong-type error names the field.
 	r = b.do(t, "admin", "POST", "/items/articles", `{"title":"x","views":"lots"}`)
 	require.Contains(t, r.raw, `"field":"views"`)

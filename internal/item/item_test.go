@@ -125,6 +125,9 @@ func setup(t *testing.T, opts *setupOpts) *bundle {
 	}
 	b.svc, err = item.NewService(cfg)
 	require.NoError(t, err)
+	if bus, ok := cfg.Hooks.(*event.Bus); ok {
+		bus.Services().SetItems(b.svc.Items)
+	}
 	return b
 }
 
@@ -723,4 +726,42 @@ func TestConcurrentShortCreates(t *testing.T) {
 		require.Equal(t, "u", e.Accountability.User)
 	}
 	t.Logf("%d creates in %d statements", want, b.count(t, "SELECT count(DISTINCT tx_id) FROM hookd_event"))
+}
+
+// TestFilterUsesServiceInItsTransaction is a hook calling the item service
+// from inside a filter with the filter's transaction: its write joins the
+// outer one and shares its fate.
+func TestFilterUsesServiceInItsTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, &setupOpts{extensions: []hooks.Extension{{ID: "audit", Register: func(r hooks.Registrar, c *hooks.Context) error {
+		r.Filter("articles.items.create", func(ctx context.Context, payload any, _ hooks.Meta, ec hooks.EventContext) (any, error) {
+			audit, err := c.Services.Items("audit", &hooks.ServiceOptions{Database: ec.Database})
+			if err != nil {
+				return nil, err
+			}
+			title, _ := payload.(hooks.Item)["title"].(string)
+			if _, err := audit.CreateOne(ctx, hooks.Item{"note": "creating " + title}); err != nil {
+				return nil, err
+			}
+			if title == "refused" {
+				return nil, hooks.InvalidPayload("refused")
+			}
+			return nil, nil
+		})
+		return nil
+	}}}})
+	svc := b.items(t, "articles", nil)
+	_, err := svc.CreateOne(ctx, hooks.Item{"title": "kept"})
+	require.NoError(t, err)
+	_, err = svc.CreateOne(ctx, hooks.Item{"title": "refused"})
+	requireCode(t, err, "INVALID_PAYLOAD")
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM audit"))
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM audit WHERE note = 'creating kept'"))
+	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM articles"))
+	var audits []string
+	for _, e := range b.events(t) {
+		audits = append(audits, e.Collection)
+	}
+	require.Equal(t, []string{"audit", "articles"}, audits, "the nested write logged its own event, in the same transaction")
 }
