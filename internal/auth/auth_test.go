@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -561,6 +562,20 @@ func TestWritesRunFiltersEnqueueActionsAndAppendEvents(t *testing.T) {
 	}
 	require.Equal(t, []string{`{"email": "w@example.com"}`, `{"email": "w@example.com"}`}, statuses,
 		"login jobs carry the email, never the password")
+
+	// Durable auth.login actions get Directus's meta: status, user, provider.
+	rows, err = d.Pool.Query(ctx, `SELECT args->'meta'->'extra'->>'status', args->'meta'->'extra'->>'provider',
+		args->'meta'->'extra' ? 'user' FROM river_job WHERE args->>'event' = 'auth.login' ORDER BY id`)
+	require.NoError(t, err)
+	var extras []string
+	for rows.Next() {
+		var status, provider string
+		var hasUser bool
+		require.NoError(t, rows.Scan(&status, &provider, &hasUser))
+		extras = append(extras, fmt.Sprintf("%s/%s/%v", status, provider, hasUser))
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"success/default/true", "fail/default/true"}, extras)
 
 	events, err := d.Pool.Query(ctx, `SELECT name, scope, collection, origin FROM hookd_event ORDER BY id`)
 	require.NoError(t, err)

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"encoding/json"
+
 	"github.com/riverqueue/river"
 )
 
@@ -34,6 +36,26 @@ type ActionMeta struct {
 	Key        any    `json:"key,omitempty"`
 	Keys       []any  `json:"keys,omitempty"`
 	Payload    any    `json:"payload,omitempty"`
+	// Extra carries the event-specific keys (auth.login's status, user,
+	// provider, …) that are JSON values; others cannot outlive the process
+	// and are left out.
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// durableExtra keeps the entries of extra that survive JSON encoding, so a
+// live-only value (a connection, a router) never makes a job insert fail.
+func durableExtra(extra map[string]any) map[string]any {
+	var out map[string]any
+	for k, v := range extra {
+		if _, err := json.Marshal(v); err != nil {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(extra))
+		}
+		out[k] = v
+	}
+	return out
 }
 
 var _ river.JobArgs = ActionArgs{}

@@ -509,7 +509,8 @@ func (b *Bus) appendActionJobs(params []river.InsertManyParams, names []string, 
 			args := ActionArgs{HookID: h.ID, Event: name, EventIDs: meta.EventIDs}
 			if len(meta.EventIDs) == 0 {
 				args.EventIDs = []int64{}
-				args.Meta = &ActionMeta{Collection: meta.Collection, Key: meta.Key, Keys: meta.Keys, Payload: meta.Payload}
+				args.Meta = &ActionMeta{Collection: meta.Collection, Key: meta.Key, Keys: meta.Keys, Payload: meta.Payload,
+					Extra: durableExtra(meta.Extra)}
 			}
 			params = append(params, river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{
 				MaxAttempts: h.Options.MaxAttempts,

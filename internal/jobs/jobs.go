@@ -137,6 +137,7 @@ func (w *ActionWorker) meta(ctx context.Context, args event.ActionArgs) (hooks.M
 	if len(args.EventIDs) == 0 {
 		if m := args.Meta; m != nil {
 			meta.Collection, meta.Key, meta.Keys, meta.Payload = m.Collection, m.Key, m.Keys, m.Payload
+			meta.Extra = m.Extra
 		}
 		return meta, nil, nil
 	}

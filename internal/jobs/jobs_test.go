@@ -441,3 +441,38 @@ func TestFailedScheduleRunStaysVisible(t *testing.T) {
 			AND state = 'discarded' AND last_error LIKE '%webhook down'`) >= 1
 	}, 20*time.Second, 50*time.Millisecond)
 }
+
+// An action on an event without hookd_event rows (auth.login) gets the
+// event-specific meta (status, user, provider) the write recorded; values
+// that only live in the process are left out instead of failing the insert.
+func TestActionWithoutEventRowsGetsExtra(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testdb.New(t)
+	got := make(chan hooks.Meta, 1)
+	bus := newBus(t, d.Pool, func(r hooks.Registrar, _ *hooks.Context) error {
+		r.Action("auth.login", func(_ context.Context, m hooks.Meta, _ hooks.EventContext) error {
+			got <- m
+			return nil
+		})
+		return nil
+	})
+	start(t, newClient(t, d.Pool, bus, clientOpts{id: "extra"}))
+
+	tx, err := d.Pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, bus.EnqueueActionsTx(ctx, tx, []string{"auth.login"}, hooks.Meta{
+		Payload: map[string]any{"email": "a@example.com"},
+		Extra:   map[string]any{"status": "success", "user": "u-1", "provider": "default", "conn": make(chan int)},
+	}))
+	require.NoError(t, tx.Commit(ctx))
+
+	select {
+	case m := <-got:
+		require.Equal(t, "auth.login", m.Event)
+		require.Equal(t, map[string]any{"status": "success", "user": "u-1", "provider": "default"}, m.Extra)
+		require.Equal(t, map[string]any{"email": "a@example.com"}, m.Payload)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the action did not run")
+	}
+}
