@@ -3,6 +3,8 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -35,6 +37,11 @@ func BenchmarkItemsAPI(b *testing.B) {
 // numbers mean nothing here).
 func TestRunSmoke(t *testing.T) {
 	t.Parallel()
+	if _, err := exec.LookPath("pgbench"); err != nil {
+		if _, err := os.Stat("/usr/bin/pgbench"); err != nil {
+			t.Skip("pgbench is not installed (postgresql-client); the benchmark needs it")
+		}
+	}
 	d := testdb.New(t)
 	res, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: d.URL, Clients: 2, Phase: time.Second, Rounds: 1})
 	require.NoError(t, err)
