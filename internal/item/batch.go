@@ -127,10 +127,18 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 }
 
 // runBatch inserts the batch's creates in one statement; when that fails
-// and there was more than one, each is replayed alone.
-func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, []error) {
-	results := make([]*created, len(batch))
-	errs := make([]error, len(batch))
+// and there was more than one, each is replayed alone. A panic becomes every
+// create's error: the creates waiting on this leader must always hear back.
+func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCreate) (results []*created, errs []error) {
+	results = make([]*created, len(batch))
+	errs = make([]error, len(batch))
+	defer func() {
+		if r := recover(); r != nil {
+			for i := range errs {
+				results[i], errs[i] = nil, fmt.Errorf("creating in %s: panic: %v", it.coll.Name, r)
+			}
+		}
+	}()
 	res, err := it.insertMany(ctx, cols, batch)
 	if err == nil {
 		copy(results, res)
