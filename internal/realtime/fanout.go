@@ -20,6 +20,10 @@ import (
 // pageSize is how many events or broadcasts one read takes.
 const pageSize = 500
 
+// batchFanout is the number of frames one read must have produced for the
+// next read to wait for DispatchInterval.
+const batchFanout = 256
+
 // listen keeps a LISTEN connection open outside the pool, reconnecting with
 // backoff. Every notification, and every (re)connection, triggers a read.
 func (h *Hub) listen() {
@@ -123,11 +127,12 @@ func (h *Hub) follow() {
 			delay = firstRetry
 		case <-poll.C:
 		}
-		// Reads are at least DispatchInterval apart: under a stream of
-		// writes, each read then takes several events and every socket
-		// gets them in one write, instead of one system call per event
-		// per socket. At a calm pace no read waits.
-		if wait := h.cfg.DispatchInterval - time.Since(lastRead); wait > 0 {
+		// After a read that fanned out widely, the next one waits until
+		// DispatchInterval has passed: under a stream of writes each read
+		// then takes several events and every socket gets them in one
+		// write, instead of one system call per event per socket. Small
+		// fan-outs and a calm pace never wait.
+		if wait := h.cfg.DispatchInterval - time.Since(lastRead); wait > 0 && h.lastFanout >= batchFanout {
 			select {
 			case <-h.ctx.Done():
 				return
@@ -149,6 +154,7 @@ func (h *Hub) follow() {
 func (h *Hub) catchUp() bool {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
 	defer cancel()
+	h.lastFanout = 0
 	for ctx.Err() == nil {
 		events, err := store.EventsAfter(ctx, h.cfg.Pool, h.eventCursor, pageSize)
 		if err != nil {
@@ -276,10 +282,11 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 				}
 				d = &dispatcher{h: h, ctx: ctx, schema: schema, perms: map[permKey]*permEntry{},
 					audiences: map[audienceKey]*audience{}, reads: map[string]*readResult{},
-					encoded: map[encodedKey]*encoded{}, out: map[*subscription]*pending{}}
+					encoded: map[encodedKey]*encoded{}}
 			}
 			if t.col = d.schema.Collections[e.Collection]; t.col != nil {
-				t.subs, t.auds = subs, d.audiencesOf(subs, t.col)
+				t.subs, t.auds, t.pend = subs, d.audiencesOf(subs, t.col), make([]pending, len(subs))
+				d.targets = append(d.targets, t)
 			}
 		}
 		if len(t.subs) > 0 {
@@ -288,6 +295,7 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 	}
 	if d != nil {
 		d.flush()
+		h.lastFanout += d.frames
 	}
 	return nil
 }
@@ -298,6 +306,7 @@ type target struct {
 	col  *hooks.Collection
 	subs []*subscription
 	auds []*audience
+	pend []pending
 }
 
 func (d *dispatcher) audiencesOf(subs []*subscription, col *hooks.Collection) []*audience {
@@ -317,9 +326,12 @@ func (d *dispatcher) audiencesOf(subs []*subscription, col *hooks.Collection) []
 // flush hands each subscription its frames of the page at once: a socket
 // behind on a busy log gets them in one write.
 func (d *dispatcher) flush() {
-	for _, s := range d.order {
-		p := d.out[s]
-		s.deliver(p.frames, p.txs)
+	for _, t := range d.targets {
+		for i, s := range t.subs {
+			if p := &t.pend[i]; len(p.frames) > 0 {
+				s.deliver(p.frames, p.txs)
+			}
+		}
 	}
 }
 
@@ -329,14 +341,9 @@ type pending struct {
 	txs    []uint64
 }
 
-// send collects a frame for s.
-func (d *dispatcher) send(s *subscription, frame []byte, tx uint64) {
-	p := d.out[s]
-	if p == nil {
-		p = &pending{}
-		d.out[s] = p
-		d.order = append(d.order, s)
-	}
+// send collects a frame.
+func (d *dispatcher) send(p *pending, frame []byte, tx uint64) {
+	d.frames++
 	p.frames = append(p.frames, frame)
 	p.txs = append(p.txs, tx)
 }
@@ -374,10 +381,10 @@ type dispatcher struct {
 	// in a row mostly share it.
 	lastKey encodedKey
 	last    *encoded
-	// out holds the frames of the page per subscription, in event order;
-	// order lists the subscriptions in first-seen order.
-	out   map[*subscription]*pending
-	order []*subscription
+	// frames counts the frames of the page; targets hold them per
+	// subscription.
+	frames  int
+	targets []*target
 }
 
 // encoded is one event's data encoded for one kind of subscriber, and the
@@ -455,26 +462,26 @@ func (d *dispatcher) event(e *store.Event, t *target) {
 	}
 	for i, s := range t.subs {
 		if t.auds[i] != nil {
-			d.deliverSafely(s, t.auds[i], e, t.col, action, key, image)
+			d.deliverSafely(s, t.auds[i], &t.pend[i], e, action, key, image)
 		}
 	}
 }
 
 // deliverSafely keeps one subscriber's failure from stopping the others.
-func (d *dispatcher) deliverSafely(s *subscription, aud *audience, e *store.Event, col *hooks.Collection, action string, key any, image hooks.Item) {
+func (d *dispatcher) deliverSafely(s *subscription, aud *audience, p *pending, e *store.Event, action string, key any, image hooks.Item) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.h.logger.Error("realtime: delivering an event panicked", slog.String("client", s.client.uid),
 				slog.Int64("event", e.ID), slog.Any("panic", r))
 		}
 	}()
-	if err := d.deliver(s, aud, e, action, key, image); err != nil {
+	if err := d.deliver(s, aud, p, e, action, key, image); err != nil {
 		d.h.logger.Warn("realtime: delivering an event failed", slog.String("client", s.client.uid),
 			slog.Int64("event", e.ID), slog.Any("error", err))
 	}
 }
 
-func (d *dispatcher) deliver(s *subscription, aud *audience, e *store.Event, action string, key any, image hooks.Item) error {
+func (d *dispatcher) deliver(s *subscription, aud *audience, p *pending, e *store.Event, action string, key any, image hooks.Item) error {
 	if s.event != "" && s.event != action {
 		return nil
 	}
@@ -501,7 +508,7 @@ func (d *dispatcher) deliver(s *subscription, aud *audience, e *store.Event, act
 			return nil
 		}
 		data := d.encode(encodedKey{event: e.ID}, func() any { return []any{key} })
-		d.send(s, d.frame(s, action, data), e.TxID)
+		d.send(p, d.frame(s, action, data), e.TxID)
 		return nil
 	}
 
@@ -521,7 +528,7 @@ func (d *dispatcher) deliver(s *subscription, aud *audience, e *store.Event, act
 		if err != nil {
 			return fmt.Errorf("encoding event data: %w", err)
 		}
-		d.send(s, s.eventFrame(action, b), e.TxID)
+		d.send(p, s.eventFrame(action, b), e.TxID)
 		return nil
 	}
 	if aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image) {
@@ -534,7 +541,7 @@ func (d *dispatcher) deliver(s *subscription, aud *audience, e *store.Event, act
 		}
 		return []hooks.Item{row}
 	})
-	d.send(s, d.frame(s, action, data), e.TxID)
+	d.send(p, d.frame(s, action, data), e.TxID)
 	return nil
 }
 

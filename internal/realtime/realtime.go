@@ -148,9 +148,10 @@ type Config struct {
 	// PollInterval is how often the event log and broadcasts are read
 	// without a notification. Default 1s.
 	PollInterval time.Duration
-	// DispatchInterval is the least time between two reads of the log:
-	// events arriving faster are delivered in batches (one write per
-	// socket per batch). Default 3ms.
+	// DispatchInterval is the least time between two reads of the log
+	// after a read that reached many sockets: events arriving faster are
+	// then delivered in batches (one write per socket per batch). Default
+	// 3ms.
 	DispatchInterval time.Duration
 	// SendQueueSize and SendQueueBytes bound each client's outgoing queue
 	// in frames and bytes; a client whose queue is full is disconnected.
@@ -257,8 +258,10 @@ type Hub struct {
 	stopOnce  sync.Once
 	started   chan struct{} // closed once the cursors are set
 
+	// Owned by the follow goroutine.
 	eventCursor     store.EventCursor
 	broadcastCursor store.BroadcastCursor
+	lastFanout      int // frames the last read produced
 }
 
 var _ hooks.WebSocketService = (*Hub)(nil)
