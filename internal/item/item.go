@@ -58,6 +58,13 @@ type HookPresence interface {
 	HasHooks(kind string, names []string, collection string) bool
 }
 
+// BulkEnqueuer is optionally implemented by a HookRunner: it enqueues the
+// actions of several writes of one kind (a bulk create, one meta per item)
+// in one insert. Without it the service calls EnqueueActionsTx per item.
+type BulkEnqueuer interface {
+	EnqueueActionsManyTx(ctx context.Context, tx pgx.Tx, names []string, metas []hooks.Meta) error
+}
+
 // PermissionSource answers what a caller may do. internal/auth implements
 // it.
 type PermissionSource interface {

@@ -108,12 +108,13 @@ func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.R
 			return nil, err
 		}
 		ids := make([]int64, len(created))
+		metas := make([]hooks.Meta, len(created))
 		for i, c := range created {
 			ids[i] = c.eventID
-			meta := hooks.Meta{Collection: it.coll.Name, Key: c.key, Payload: c.payload, EventIDs: []int64{c.eventID}}
-			if err := it.enqueue(ctx, tx, names, meta); err != nil {
-				return nil, err
-			}
+			metas[i] = hooks.Meta{Collection: it.coll.Name, Key: c.key, Payload: c.payload, EventIDs: []int64{c.eventID}}
+		}
+		if err := it.enqueueMany(ctx, tx, names, metas); err != nil {
+			return nil, err
 		}
 		return ids, nil
 	})
@@ -459,6 +460,24 @@ func (it *Items) enqueue(ctx context.Context, tx pgx.Tx, names []string, meta ho
 		return nil
 	}
 	if err := it.svc.cfg.Hooks.EnqueueActionsTx(ctx, tx, names, meta); err != nil {
+		return fmt.Errorf("enqueueing %s actions: %w", names[0], err)
+	}
+	return nil
+}
+
+// enqueueMany enqueues one create's actions per meta, in one insert when
+// the runner can.
+func (it *Items) enqueueMany(ctx context.Context, tx pgx.Tx, names []string, metas []hooks.Meta) error {
+	bulk, ok := it.svc.cfg.Hooks.(BulkEnqueuer)
+	if !ok || len(metas) < 2 {
+		for _, meta := range metas {
+			if err := it.enqueue(ctx, tx, names, meta); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := bulk.EnqueueActionsManyTx(ctx, tx, names, metas); err != nil {
 		return fmt.Errorf("enqueueing %s actions: %w", names[0], err)
 	}
 	return nil
