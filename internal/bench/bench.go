@@ -1,9 +1,11 @@
 // Package bench measures the items API against Postgres itself: POST
 // /items/articles throughput at N concurrent clients against pgbench
 // inserting the same row shape at the same concurrency into the same
-// database, and GET /items/articles?limit=100 rate and latency. The phases
-// alternate (pgbench, API, pgbench, API, …) within one run so that noise
-// from other load on the machine hits both sides alike. BenchmarkItemsAPI
+// database, and GET /items/articles?limit=100 rate and latency. Reference
+// phases split the gap: pgbench running the API's own statement (the row
+// and its event), and the plain insert sent from Go without HTTP. The
+// phases alternate within one run so that noise from other load on the
+// machine hits every side alike. BenchmarkItemsAPI
 // (make bench) runs it and prints the table recorded in BENCHMARKS.md.
 package bench
 
@@ -96,7 +98,12 @@ type Result struct {
 	// share of the API's cost.
 	PgbenchEventTPS      float64
 	PgbenchEventPerRound []float64
-	RowsAtGet            int64
+	// GoInsertRate is the plain INSERT sent from this Go process (pgx, the
+	// app's pool, one goroutine per client), no HTTP: the ceiling any Go
+	// server reaches on this machine.
+	GoInsertRate     float64
+	GoInsertPerRound []float64
+	RowsAtGet        int64
 	// PostOK counts 2xx POST answers and EventsAdded the hookd_event rows
 	// the POST phases appended (one per article, plus at most one per
 	// client for requests cut off at a phase's end).
@@ -127,6 +134,9 @@ func (r *Result) Table() string {
 		rates(r.PgbenchEventPerRound))
 	fmt.Fprintf(tw, "INSERT+event / INSERT (database cost of the event log)\t%.2f\n", ratio(r.PgbenchEventTPS, r.PgbenchTPS))
 	fmt.Fprintf(tw, "POST / INSERT+event (HTTP, auth, JSON, Go)\t%.2f\n", ratio(r.PostRPS, r.PgbenchEventTPS))
+	fmt.Fprintf(tw, "plain INSERT from Go (pgx, no HTTP) per s (mean; per round)\t%.0f; %s\n", r.GoInsertRate,
+		rates(r.GoInsertPerRound))
+	fmt.Fprintf(tw, "Go INSERT / pgbench INSERT (client cost)\t%.2f\n", ratio(r.GoInsertRate, r.PgbenchTPS))
 	fmt.Fprintf(tw, "POST latency p50 / p99\t%s / %s\n", ms(r.PostP50), ms(r.PostP99))
 	fmt.Fprintf(tw, "POST errors\t%d\n", r.PostErrors)
 	fmt.Fprintf(tw, "hookd_event rows per created article\t%.2f\n", r.EventsPerArticle)
@@ -238,6 +248,11 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			return nil, err
 		}
 		res.PgbenchEventPerRound = append(res.PgbenchEventPerRound, tps)
+		rate, err := goInserts(ctx, a, c.Clients, c.Phase)
+		if err != nil {
+			return nil, err
+		}
+		res.GoInsertPerRound = append(res.GoInsertPerRound, rate)
 
 		before, err := count(ctx, a, "SELECT count(*) FROM hookd_event")
 		if err != nil {
@@ -267,6 +282,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	res.PgbenchTPS = mean(res.PgbenchPerRound)
 	res.PgbenchEventTPS = mean(res.PgbenchEventPerRound)
+	res.GoInsertRate = mean(res.GoInsertPerRound)
 	res.PostRPS = mean(res.PostRPSPerRound)
 	res.PostP50, res.PostP99 = percentile(postLat, 0.50), percentile(postLat, 0.99)
 	if res.PostOK > 0 {
@@ -433,6 +449,44 @@ func load(ctx context.Context, client *http.Client, clients int, d time.Duration
 	elapsed := time.Since(start)
 	return stats{ok: ok.Load(), failed: failed.Load(), rate: float64(ok.Load()) / elapsed.Seconds(),
 		latencies: lat, err: firstErr}
+}
+
+// goInserts runs the plain insert from this process through the app's
+// pool for d at the given concurrency and returns the rate.
+func goInserts(ctx context.Context, a *app.App, clients int, d time.Duration) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		n        atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				_, err := a.Pool().Exec(ctx, "INSERT INTO articles (title, body, status) VALUES ($1, $2, $3)",
+					articleTitle, articleBody, "published")
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						firstErr = cmp.Or(firstErr, err)
+						mu.Unlock()
+					}
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, fmt.Errorf("inserting from Go: %w", firstErr)
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
 }
 
 func login(ctx context.Context, client *http.Client, base, email, password string) (string, error) {
