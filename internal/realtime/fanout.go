@@ -285,7 +285,8 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 					encoded: map[encodedKey]*encoded{}}
 			}
 			if t.col = d.schema.Collections[e.Collection]; t.col != nil {
-				t.subs, t.auds, t.pend = subs, d.audiencesOf(subs, t.col), make([]pending, len(subs))
+				t.subs, t.pend = subs, make([]pending, len(subs))
+				t.classes = d.classesOf(subs, t.col)
 				d.targets = append(d.targets, t)
 			}
 		}
@@ -303,24 +304,52 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 // target is one collection's subscriptions during a page, with the
 // audience of each (nil when it could not be determined).
 type target struct {
-	col  *hooks.Collection
-	subs []*subscription
-	auds []*audience
-	pend []pending
+	col     *hooks.Collection
+	subs    []*subscription
+	pend    []pending
+	classes []*class
 }
 
-func (d *dispatcher) audiencesOf(subs []*subscription, col *hooks.Collection) []*audience {
-	auds := make([]*audience, len(subs))
+// class is a set of subscriptions that get the same frame for any event:
+// same audience, query, event, item and uid. The frame is built once, from
+// the representative, and handed to every member.
+type class struct {
+	rep     *subscription
+	aud     *audience
+	members []int // indexes into target.subs
+}
+
+type classKey struct {
+	aud                                 *audience
+	query, event, item, uid, filterUser string
+	hasItem                             bool
+}
+
+// classesOf groups subscriptions that would get the same frames.
+func (d *dispatcher) classesOf(subs []*subscription, col *hooks.Collection) []*class {
+	byKey := map[classKey]*class{}
+	var out []*class
 	for i, s := range subs {
-		a, err := d.audience(s.client.acc.Load(), col)
+		acc := s.client.acc.Load()
+		aud, err := d.audience(acc, col)
 		if err != nil {
 			d.h.logger.Warn("realtime: no audience for a subscriber; skipping it for this page",
 				slog.String("client", s.client.uid), slog.Any("error", err))
 			continue
 		}
-		auds[i] = a
+		k := classKey{aud: aud, query: s.queryKey, event: s.event, item: s.itemKey, uid: s.uidKey, hasItem: s.hasItem}
+		if s.filterUsesUser {
+			k.filterUser = acc.User
+		}
+		cl := byKey[k]
+		if cl == nil {
+			cl = &class{rep: s, aud: aud}
+			byKey[k] = cl
+			out = append(out, cl)
+		}
+		cl.members = append(cl.members, i)
 	}
-	return auds
+	return out
 }
 
 // flush hands each subscription its frames of the page at once: a socket
@@ -351,7 +380,7 @@ func (d *dispatcher) send(p *pending, frame []byte, tx uint64) {
 // frame is s's event frame for pre-encoded data, shared by every
 // subscription with the same uid (SDK uids are small counters, so many
 // sockets share them).
-func (d *dispatcher) frame(s *subscription, action string, data *encoded) []byte {
+func (d *dispatcher) eventFrame(s *subscription, action string, data *encoded) []byte {
 	if data.lastFrame != nil && data.lastUID == s.uidKey {
 		return data.lastFrame
 	}
@@ -460,65 +489,73 @@ func (d *dispatcher) event(e *store.Event, t *target) {
 			image = nil
 		}
 	}
-	for i, s := range t.subs {
-		if t.auds[i] != nil {
-			d.deliverSafely(s, t.auds[i], &t.pend[i], e, action, key, image)
+	for _, cl := range t.classes {
+		frame := d.frameSafely(cl, e, action, key, image)
+		if frame == nil {
+			continue
+		}
+		for _, i := range cl.members {
+			if since := t.subs[i].since.Load(); since != nil && since.Visible(e.TxID) {
+				continue // committed before this subscription: init had it
+			}
+			d.send(&t.pend[i], frame, e.TxID)
 		}
 	}
 }
 
-// deliverSafely keeps one subscriber's failure from stopping the others.
-func (d *dispatcher) deliverSafely(s *subscription, aud *audience, p *pending, e *store.Event, action string, key any, image hooks.Item) {
+// frameSafely keeps one class's failure from stopping the others.
+func (d *dispatcher) frameSafely(cl *class, e *store.Event, action string, key any, image hooks.Item) (frame []byte) {
+	s := cl.rep
 	defer func() {
 		if r := recover(); r != nil {
 			d.h.logger.Error("realtime: delivering an event panicked", slog.String("client", s.client.uid),
 				slog.Int64("event", e.ID), slog.Any("panic", r))
+			frame = nil
 		}
 	}()
-	if err := d.deliver(s, aud, p, e, action, key, image); err != nil {
+	frame, err := d.frame(cl, e, action, key, image)
+	if err != nil {
 		d.h.logger.Warn("realtime: delivering an event failed", slog.String("client", s.client.uid),
 			slog.Int64("event", e.ID), slog.Any("error", err))
+		return nil
 	}
+	return frame
 }
 
-func (d *dispatcher) deliver(s *subscription, aud *audience, p *pending, e *store.Event, action string, key any, image hooks.Item) error {
+// frame is the frame the class's subscriptions get for the event, or nil
+// when they get nothing.
+func (d *dispatcher) frame(cl *class, e *store.Event, action string, key any, image hooks.Item) ([]byte, error) {
+	s, aud := cl.rep, cl.aud
 	if s.event != "" && s.event != action {
-		return nil
-	}
-	if since := s.since.Load(); since != nil && since.Visible(e.TxID) {
-		return nil
+		return nil, nil
 	}
 	if s.hasItem && keyString(key) != s.itemKey {
-		return nil
+		return nil, nil
 	}
 	if aud.deny {
-		return nil
+		return nil, nil
 	}
 	if action == "delete" {
 		// Only keys are sent, so fields do not matter, but the old row must
 		// be provably readable and inside the filter: a deleted row cannot
 		// be read back, so a rule that needs the database withholds it.
 		if aud.ruleNeedsDB || s.filterNeedsDB {
-			return nil
+			return nil, nil
 		}
 		if image == nil && (aud.rule != nil || s.filter != nil) {
-			return nil
+			return nil, nil
 		}
 		if image != nil && (aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image)) {
-			return nil
+			return nil, nil
 		}
 		data := d.encode(encodedKey{event: e.ID}, func() any { return []any{key} })
-		d.send(p, d.frame(s, action, data), e.TxID)
-		return nil
+		return d.eventFrame(s, action, data), nil
 	}
 
 	if aud.ruleNeedsDB || s.filterNeedsDB || s.fieldsNeedDB || image == nil {
 		items, err := d.read(s, aud, s.client.acc.Load(), e, key)
-		if err != nil {
-			return err
-		}
-		if len(items) == 0 {
-			return nil
+		if err != nil || len(items) == 0 {
+			return nil, err
 		}
 		var payload any = items
 		if s.hasItem {
@@ -526,13 +563,12 @@ func (d *dispatcher) deliver(s *subscription, aud *audience, p *pending, e *stor
 		}
 		b, err := json.Marshal(payload)
 		if err != nil {
-			return fmt.Errorf("encoding event data: %w", err)
+			return nil, fmt.Errorf("encoding event data: %w", err)
 		}
-		d.send(p, s.eventFrame(action, b), e.TxID)
-		return nil
+		return s.eventFrame(action, b), nil
 	}
 	if aud.rule != nil && !aud.rule(image) || s.filter != nil && !s.filter(image) {
-		return nil
+		return nil, nil
 	}
 	data := d.encode(encodedKey{event: e.ID, aud: aud, fields: s.fieldsKey, object: s.hasItem}, func() any {
 		row := project(image, aud.fields, s.fields)
@@ -541,8 +577,7 @@ func (d *dispatcher) deliver(s *subscription, aud *audience, p *pending, e *stor
 		}
 		return []hooks.Item{row}
 	})
-	d.send(p, d.frame(s, action, data), e.TxID)
-	return nil
+	return d.eventFrame(s, action, data), nil
 }
 
 // encode memoises the JSON of a value shared by many subscribers.

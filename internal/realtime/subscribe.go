@@ -42,6 +42,9 @@ type subscription struct {
 	// when it cannot be evaluated in memory.
 	filter        func(hooks.Item) bool
 	filterNeedsDB bool
+	// filterUsesUser is set when the filter mentions $CURRENT_USER (or
+	// $CURRENT_ROLE): its predicate is then specific to the subscriber.
+	filterUsesUser bool
 	// fields are the requested fields (nil = all readable); fieldsNeedDB is
 	// set for relational fields; fieldsKey identifies the list.
 	fields       []string
@@ -155,6 +158,7 @@ func (c *client) handleSubscribe(ctx context.Context, msg map[string]any) {
 	s.query = q
 	qb, _ := json.Marshal(q)
 	s.queryKey = string(qb)
+	s.filterUsesUser = strings.Contains(s.queryKey, "$CURRENT_")
 	acc := c.Accountability()
 	if len(q.Filter) > 0 {
 		s.filter, err = h.cfg.CompileFilter(col, q.Filter, filterVars(acc))
