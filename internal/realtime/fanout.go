@@ -111,6 +111,7 @@ func (h *Hub) follow() {
 	const firstRetry = time.Millisecond
 	delay := firstRetry
 	var lastRead time.Time
+	batching := false
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -127,12 +128,12 @@ func (h *Hub) follow() {
 			delay = firstRetry
 		case <-poll.C:
 		}
-		// After a read that fanned out widely, the next one waits until
-		// DispatchInterval has passed: under a stream of writes each read
-		// then takes several events and every socket gets them in one
-		// write, instead of one system call per event per socket. Small
-		// fan-outs and a calm pace never wait.
-		if wait := h.cfg.DispatchInterval - time.Since(lastRead); wait > 0 && h.lastFanout >= batchFanout {
+		// When events stream in (new ones were committed while a read that
+		// fanned out widely was being delivered), reads are spaced by
+		// DispatchInterval: each then takes several events and every
+		// socket gets them in one write, instead of one system call per
+		// event per socket. An isolated write never waits.
+		if wait := h.cfg.DispatchInterval - time.Since(lastRead); wait > 0 && batching {
 			select {
 			case <-h.ctx.Done():
 				return
@@ -140,7 +141,9 @@ func (h *Hub) follow() {
 			}
 		}
 		lastRead = time.Now()
-		if h.catchUp() {
+		more := h.catchUp()
+		batching = h.lastFanout >= batchFanout && len(h.kickCh) > 0
+		if more {
 			retry.Reset(delay)
 			delay = min(delay*2, h.cfg.PollInterval/4)
 		} else {
