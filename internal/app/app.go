@@ -71,7 +71,7 @@ type App struct {
 
 // New connects, migrates (unless disabled) and builds every component. It
 // starts nothing; call Start.
-func New(ctx context.Context, c *Config) (*App, error) {
+func New(ctx context.Context, c *Config) (_ *App, err error) {
 	if c.Config == nil || c.Logger == nil {
 		return nil, errors.New("app: Config and Logger are required")
 	}
@@ -88,9 +88,15 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		return nil, err
 	}
 	a.pool = pool
+	// Whatever fails below, the pool (and with it every component's
+	// connections) is released.
+	defer func() {
+		if err != nil {
+			pool.Close()
+		}
+	}()
 	if cfg.AutoMigrate {
 		if err := db.MigrateUp(ctx, cfg.DatabaseURL, nil); err != nil {
-			pool.Close()
 			return nil, err
 		}
 	}
@@ -98,7 +104,6 @@ func New(ctx context.Context, c *Config) (*App, error) {
 	a.schema, err = schema.NewLoader(&schema.Config{Pool: pool, Schema: cfg.DBSchema,
 		Logger: c.Logger.With(slog.String("component", "schema"))})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 
@@ -107,7 +112,6 @@ func New(ctx context.Context, c *Config) (*App, error) {
 	a.bus, err = event.NewBus(ctx, &event.BusConfig{Extensions: c.Extensions, Enabled: cfg.Extensions, Pool: pool,
 		Logger: c.Logger.With(slog.String("component", "hooks"))})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	// The loader's snapshot is kept fresh on DDL; hooks (and every action
@@ -121,11 +125,9 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		// events do (a.realtime is set below, before anything is served).
 		Wake: func() { a.eventsCommitted(context.Background(), "", nil) }})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	if err := a.bootstrapAdmin(ctx); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	a.items, err = item.NewService(&item.Config{Pool: pool, Schema: a.schema.Current, DBSchema: cfg.DBSchema,
@@ -133,12 +135,10 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		Committed:    a.eventsCommitted,
 		DefaultLimit: cfg.QueryLimitDefault, MaxLimit: cfg.QueryLimitMax})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	a.bus.Services().SetItems(a.items.Items)
 	if a.realtime, err = a.newRealtime(); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	if a.realtime != nil {
@@ -147,7 +147,6 @@ func New(ctx context.Context, c *Config) (*App, error) {
 	a.bus.Init(ctx, "app.before", hooks.Meta{})
 	workers, err := jobs.Workers(&jobs.Config{Bus: a.bus, Logger: c.Logger.With(slog.String("component", "hooks"))})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 
@@ -159,7 +158,6 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		PeriodicJobs: jobs.PeriodicJobs(a.bus),
 	})
 	if err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("creating River client: %w", err)
 	}
 
@@ -168,7 +166,6 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		RefreshTokenTTL: cfg.RefreshTokenTTL, CookieSecure: strings.HasPrefix(cfg.PublicURL, "https://"),
 		QueryLimitDefault: cfg.QueryLimitDefault})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 
@@ -194,7 +191,6 @@ func New(ctx context.Context, c *Config) (*App, error) {
 		},
 	})
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	a.bus.Init(ctx, "app.after", hooks.Meta{})
