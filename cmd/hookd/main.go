@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -136,6 +137,10 @@ func serve(ctx context.Context, args []string, getenv config.Getenv, stderr io.W
 	logger := cfg.NewLogger(stderr)
 	if cfg.SecretGenerated {
 		logger.Warn("SECRET is not set: using a random one; tokens will not survive a restart or work across instances")
+	}
+	if entries, err := os.ReadDir(cfg.ExtensionsPath); err == nil && len(entries) > 0 {
+		logger.Warn("EXTENSIONS_PATH holds files, but file-based (JavaScript) extensions are not loaded yet: only the compiled-in Go extensions run",
+			slog.String("path", cfg.ExtensionsPath))
 	}
 	a, err := app.New(ctx, &app.Config{Config: cfg, Logger: logger, Extensions: extensions})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,7 +112,10 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
-	env := map[string]string{"DATABASE_URL": d.URL, "HOST": "127.0.0.1", "PORT": strconv.Itoa(port), "SECRET": "x"}
+	extDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(extDir, "index.js"), []byte("export default () => {}"), 0o644))
+	env := map[string]string{"DATABASE_URL": d.URL, "HOST": "127.0.0.1", "PORT": strconv.Itoa(port), "SECRET": "x",
+		"EXTENSIONS_PATH": extDir}
 	go func() {
 		done <- run(ctx, []string{"serve"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &bytes.Buffer{}, &stderr)
 	}()
@@ -126,6 +131,8 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 	select {
 	case code := <-done:
 		require.Equal(t, 0, code, stderr.String())
+		require.Contains(t, stderr.String(), "file-based (JavaScript) extensions are not loaded yet",
+			"a folder of extensions that will not run is reported, not silently ignored")
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not shut down")
 	}
