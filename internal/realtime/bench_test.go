@@ -360,8 +360,11 @@ func BenchmarkRealtimeThroughput(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := 0; time.Now().Before(stop); i++ {
-					if _, err := svc.CreateOne(ctx, hooks.Item{"title": fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+				for time.Now().Before(stop) {
+					// The title carries the write's start, for the latency
+					// the watching subscriber measures.
+					title := fmt.Sprintf("w%d-t%d.", w, time.Now().UnixNano())
+					if _, err := svc.CreateOne(ctx, hooks.Item{"title": title}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -375,15 +378,39 @@ func BenchmarkRealtimeThroughput(b *testing.B) {
 	in, token, svc := benchInstance(b)
 	var none, with float64
 	var received atomic.Int64
+	var latMu sync.Mutex
+	var lat []time.Duration
 	for range rounds {
 		none += measure(b, svc) / rounds
 		clients := connectMany(b, in, token, subscribers, false)
 		// The subscribers only count the frames they receive, reading the
 		// raw stream: both ends share this machine's two cores, and the
-		// measure is the server's, not a client library's.
-		for _, c := range clients {
+		// measure is the server's, not a client library's. One of them
+		// also measures each event's latency from its write's start.
+		for _, c := range clients[1:] {
 			go countFrames(c.conn.NetConn(), &received)
 		}
+		go func() {
+			for {
+				_, msg, err := clients[0].conn.ReadMessage()
+				if err != nil {
+					return
+				}
+				received.Add(1)
+				i := bytes.Index(msg, []byte("-t"))
+				j := bytes.IndexByte(msg[max(i, 0):], '.')
+				if i < 0 || j < 0 {
+					continue
+				}
+				start, err := strconv.ParseInt(string(msg[i+2:i+j]), 10, 64)
+				if err != nil {
+					continue
+				}
+				latMu.Lock()
+				lat = append(lat, time.Since(time.Unix(0, start)))
+				latMu.Unlock()
+			}
+		}()
 		with += measure(b, svc) / rounds
 		for _, c := range clients {
 			c.conn.Close()
@@ -395,6 +422,13 @@ func BenchmarkRealtimeThroughput(b *testing.B) {
 	b.ReportMetric(with, "writes/s_1000_subscribers")
 	b.ReportMetric(with/none, "ratio")
 	b.ReportMetric(float64(received.Load())/rounds, "events_delivered/round")
+	latMu.Lock()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(ms(lat[len(lat)/2]), "stream_p50_ms")
+		b.ReportMetric(ms(lat[len(lat)*99/100]), "stream_p99_ms")
+	}
+	latMu.Unlock()
 }
 
 // countFrames counts the text frames of a server-to-client stream

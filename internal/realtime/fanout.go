@@ -111,7 +111,10 @@ func (h *Hub) follow() {
 	const firstRetry = time.Millisecond
 	delay := firstRetry
 	var lastRead time.Time
-	batching := false
+	// spacing is 0 while no stream is on; during one it starts at 5 ms and
+	// doubles with every read that still finds the stream going, up to
+	// DispatchInterval.
+	var spacing time.Duration
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -129,11 +132,12 @@ func (h *Hub) follow() {
 		case <-poll.C:
 		}
 		// When events stream in (new ones were committed while a read that
-		// fanned out widely was being delivered), reads are spaced by
-		// DispatchInterval: each then takes several events and every
-		// socket gets them in one write, instead of one system call per
-		// event per socket. An isolated write never waits.
-		if wait := h.cfg.DispatchInterval - time.Since(lastRead); wait > 0 && batching {
+		// fanned out widely was being delivered), reads are spaced: each
+		// then takes several events and every socket gets them in one
+		// write, instead of one system call per event per socket. The
+		// longer the stream, the wider the spacing. An isolated write
+		// never waits.
+		if wait := spacing - time.Since(lastRead); wait > 0 {
 			select {
 			case <-h.ctx.Done():
 				return
@@ -142,7 +146,11 @@ func (h *Hub) follow() {
 		}
 		lastRead = time.Now()
 		more := h.catchUp()
-		batching = h.lastFanout >= batchFanout && len(h.kickCh) > 0
+		if h.lastFanout >= batchFanout && len(h.kickCh) > 0 {
+			spacing = min(max(2*spacing, 5*time.Millisecond), h.cfg.DispatchInterval)
+		} else {
+			spacing = 0
+		}
 		if more {
 			retry.Reset(delay)
 			delay = min(delay*2, h.cfg.PollInterval/4)

@@ -148,9 +148,11 @@ type Config struct {
 	// PollInterval is how often the event log and broadcasts are read
 	// without a notification. Default 1s.
 	PollInterval time.Duration
-	// DispatchInterval spaces the reads of the log while events stream in
-	// to many sockets: they are then delivered in batches (one write per
-	// socket per batch). An isolated event is never delayed. Default 10ms.
+	// DispatchInterval is the widest spacing of the reads of the log while
+	// events stream in to many sockets: they are then delivered in batches
+	// (one write per socket per batch). The spacing starts at 5ms and
+	// doubles while the stream lasts. An isolated event is never delayed.
+	// Default 40ms.
 	DispatchInterval time.Duration
 	// SendQueueSize and SendQueueBytes bound each client's outgoing queue
 	// in frames and bytes; a client whose queue is full is disconnected.
@@ -185,7 +187,7 @@ func (c *Config) withDefaults() *Config {
 	out.SessionCookieName = cmp.Or(out.SessionCookieName, "directus_session_token")
 	out.InstanceID = cmp.Or(out.InstanceID, "local")
 	out.PollInterval = cmp.Or(out.PollInterval, time.Second)
-	out.DispatchInterval = cmp.Or(out.DispatchInterval, 10*time.Millisecond)
+	out.DispatchInterval = cmp.Or(out.DispatchInterval, 40*time.Millisecond)
 	out.SendQueueSize = cmp.Or(out.SendQueueSize, 4096)
 	out.SendQueueBytes = cmp.Or(out.SendQueueBytes, 16<<20)
 	out.BroadcastRetention = cmp.Or(out.BroadcastRetention, 10*time.Minute)
