@@ -1,12 +1,15 @@
-// Package bench measures the items API against Postgres itself: POST
-// /items/articles throughput at N concurrent clients against pgbench
-// inserting the same row shape at the same concurrency into the same
-// database, and GET /items/articles?limit=100 rate and latency. Reference
-// phases split the gap: pgbench running the API's own statement (the row
-// and its event), and the plain insert sent from Go without HTTP. The
-// phases alternate within one run so that noise from other load on the
-// machine hits every side alike. BenchmarkItemsAPI
-// (make bench) runs it and prints the table recorded in BENCHMARKS.md.
+// Package bench measures the items API against Postgres itself, in one run
+// on one database: POST /items/articles throughput at N concurrent clients
+// against pgbench inserting the same row shape at the same concurrency
+// (issue 3), the same POST on an instance with one filter and two durable
+// action hooks against the instance without (issue 4), GET
+// /items/articles?limit=100 rate and latency, and how fast the action jobs
+// the hooked phases queued complete. The phases alternate (A B C A B C…)
+// so that noise from other load on the machine hits every side alike, and
+// rates are medians. The HTTP load comes from Load, a lean keep-alive
+// client, since it shares the cores with the server as pgbench does with
+// Postgres. BenchmarkItemsAPI (make bench) runs it and prints the table
+// recorded in BENCHMARKS.md.
 package bench
 
 import (
@@ -27,13 +30,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
+	"github.com/riverqueue/river"
+
+	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/app"
 	"github.com/hookd/hookd/internal/config"
+	"github.com/hookd/hookd/internal/event"
 	hsql "github.com/hookd/hookd/sql"
 )
 
@@ -57,92 +62,120 @@ type Config struct {
 	// DatabaseURL is an empty (migrated or not) database the run may fill.
 	// Required.
 	DatabaseURL string
-	// Clients is the concurrency of both sides. Default 8.
+	// Clients is the concurrency of every phase. Default 8.
 	Clients int
 	// Phase is the length of one measured phase. Default 10s; pgbench runs
 	// whole seconds, so it is rounded up to one.
 	Phase time.Duration
-	// Rounds is how many pgbench/API pairs run; rates are averaged. Default 2.
+	// Rounds is how many times the phases alternate; rates are the medians.
+	// Default 3.
 	Rounds int
+	// EventStatement adds a phase per round: pgbench running the statement
+	// the API sends for an unhooked create (the row and its event), which
+	// splits the database's share of the API's cost from HTTP and Go's.
+	EventStatement bool
 	// Pgbench is the pgbench binary. Default /usr/bin/pgbench, else PATH.
 	Pgbench string
 	// Realtime keeps the WebSocket hub on: every commit then also wakes it
 	// (a coalesced NOTIFY and an event-log read). Default off, so the
 	// numbers are the item write path's.
 	Realtime bool
+	// DrainTimeout bounds the last phase, in which the hooked instance's
+	// River workers complete the action jobs the hooked phases queued.
+	// Default 3 minutes.
+	DrainTimeout time.Duration
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
 
-// Result is what a run measured.
+// Result is what a run measured. Per-round slices are in round order.
 type Result struct {
 	Realtime bool
 	Clients  int
 	Phase    time.Duration
 	Rounds   int
-	// PgbenchTPS and PostRPS are the mean rates over the rounds.
-	PgbenchTPS float64
-	PostRPS    float64
-	// PostP50 and PostP99 are POST latencies over all rounds.
-	PostP50, PostP99 time.Duration
-	// PostErrors counts non-2xx POST answers (must be 0).
-	PostErrors int64
-	// GetRPS, GetP50, GetP99 are for GET /items/articles?limit=100.
-	GetRPS          float64
-	GetP50, GetP99  time.Duration
-	GetErrors       int64
-	PgbenchPerRound []float64
-	PostRPSPerRound []float64
-	// PgbenchEventTPS is pgbench running the statement the API sends for a
-	// create (the insert and its event row, one statement): the database's
-	// share of the API's cost.
-	PgbenchEventTPS      float64
-	PgbenchEventPerRound []float64
-	// GoInsertRate is the plain INSERT sent from this Go process (pgx, the
-	// app's pool, one goroutine per client), no HTTP: the ceiling any Go
-	// server reaches on this machine.
-	GoInsertRate     float64
-	GoInsertPerRound []float64
-	RowsAtGet        int64
-	// PostOK counts 2xx POST answers and EventsAdded the hookd_event rows
-	// the POST phases appended (one per article, plus at most one per
-	// client for requests cut off at a phase's end).
-	PostOK, EventsAdded int64
-	EventsPerArticle    float64
+	// Pgbench is pgbench's INSERT tps per round.
+	Pgbench []float64
+	// PgbenchEvent is pgbench running the API's insert+event statement per
+	// round (only with Config.EventStatement).
+	PgbenchEvent []float64
+	// Post is POST /items/articles req/s per round on the instance with no
+	// hooks; PostHooks the same on the instance with one items.create
+	// filter and two durable action hooks.
+	Post, PostHooks []float64
+	// Latencies over all rounds.
+	PostP50, PostP99, PostHooksP50, PostHooksP99 time.Duration
+	// Answer counts over all rounds: OK is 200, errors anything else (must
+	// be 0).
+	PostOK, PostErrors, PostHooksOK, PostHooksErrors int64
+	// EventsAdded counts the hookd_event rows the POST phases appended (one
+	// per created article); JobsAdded the river_job rows the hooked phases
+	// inserted (two per hooked create); Filtered the hooked creates whose
+	// row carries the filter's value.
+	EventsAdded, JobsAdded, Filtered int64
+	// GET /items/articles?limit=100 on the instance with no hooks.
+	GetRPS         float64
+	GetP50, GetP99 time.Duration
+	GetErrors      int64
+	RowsAtGet      int64
+	// JobsCompleted action jobs were worked in DrainTime once the queue was
+	// resumed after all phases (the instance without the bench hooks is
+	// stopped first); JobsNotCompleted were left in any other state.
+	JobsCompleted, JobsNotCompleted int64
+	DrainTime                       time.Duration
 }
 
-// Ratio is the API's insert rate as a fraction of pgbench's.
-func (r *Result) Ratio() float64 {
-	if r.PgbenchTPS == 0 {
+// PostRatio is the median over rounds of POST (no hooks) / pgbench INSERT.
+func (r *Result) PostRatio() float64 { return medianRatio(r.Post, r.Pgbench) }
+
+// HooksRatio is the median over rounds of POST with hooks / POST without.
+func (r *Result) HooksRatio() float64 { return medianRatio(r.PostHooks, r.Post) }
+
+// HooksPerSecond is the rate at which queued no-op action hooks completed.
+func (r *Result) HooksPerSecond() float64 {
+	if r.DrainTime <= 0 {
 		return 0
 	}
-	return r.PostRPS / r.PgbenchTPS
+	return float64(r.JobsCompleted) / r.DrainTime.Seconds()
+}
+
+func medianRatio(a, b []float64) float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		rs = append(rs, ratio(a[i], b[i]))
+	}
+	return median(rs)
 }
 
 // Table renders the result as the table BENCHMARKS.md records.
 func (r *Result) Table() string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "measure\tvalue\n")
-	fmt.Fprintf(tw, "clients\t%d\n", r.Clients)
-	fmt.Fprintf(tw, "realtime hub\t%s\n", map[bool]string{true: "on", false: "off"}[r.Realtime])
-	fmt.Fprintf(tw, "phase x rounds\t%s x %d\n", r.Phase, r.Rounds)
-	fmt.Fprintf(tw, "pgbench INSERT tps (mean; per round)\t%.0f; %s\n", r.PgbenchTPS, rates(r.PgbenchPerRound))
-	fmt.Fprintf(tw, "POST /items/articles req/s (mean; per round)\t%.0f; %s\n", r.PostRPS, rates(r.PostRPSPerRound))
-	fmt.Fprintf(tw, "POST / pgbench ratio\t%.2f\n", r.Ratio())
-	fmt.Fprintf(tw, "pgbench INSERT+event tps (mean; per round)\t%.0f; %s\n", r.PgbenchEventTPS,
-		rates(r.PgbenchEventPerRound))
-	fmt.Fprintf(tw, "INSERT+event / INSERT (database cost of the event log)\t%.2f\n", ratio(r.PgbenchEventTPS, r.PgbenchTPS))
-	fmt.Fprintf(tw, "POST / INSERT+event (HTTP, auth, JSON, Go)\t%.2f\n", ratio(r.PostRPS, r.PgbenchEventTPS))
-	fmt.Fprintf(tw, "plain INSERT from Go (pgx, no HTTP) per s (mean; per round)\t%.0f; %s\n", r.GoInsertRate,
-		rates(r.GoInsertPerRound))
-	fmt.Fprintf(tw, "Go INSERT / pgbench INSERT (client cost)\t%.2f\n", ratio(r.GoInsertRate, r.PgbenchTPS))
-	fmt.Fprintf(tw, "POST latency p50 / p99\t%s / %s\n", ms(r.PostP50), ms(r.PostP99))
-	fmt.Fprintf(tw, "POST errors\t%d\n", r.PostErrors)
-	fmt.Fprintf(tw, "hookd_event rows per created article\t%.2f\n", r.EventsPerArticle)
-	fmt.Fprintf(tw, "GET /items/articles?limit=100 req/s\t%.0f (table: %d rows)\n", r.GetRPS, r.RowsAtGet)
-	fmt.Fprintf(tw, "GET latency p50 / p99\t%s / %s\n", ms(r.GetP50), ms(r.GetP99))
-	fmt.Fprintf(tw, "GET errors\t%d\n", r.GetErrors)
+	row := func(name, format string, args ...any) { fmt.Fprintf(tw, name+"\t"+format+"\n", args...) }
+	row("measure", "value")
+	row("clients; phase x rounds", "%d; %s x %d", r.Clients, r.Phase, r.Rounds)
+	row("realtime hub", "%s", map[bool]string{true: "on", false: "off"}[r.Realtime])
+	row("pgbench INSERT tps (median; per round)", "%.0f; %s", median(r.Pgbench), rates(r.Pgbench))
+	if len(r.PgbenchEvent) > 0 {
+		row("pgbench INSERT+event tps (median; per round)", "%.0f; %s", median(r.PgbenchEvent), rates(r.PgbenchEvent))
+		row("INSERT+event / INSERT (database cost of the event row)", "%.2f", medianRatio(r.PgbenchEvent, r.Pgbench))
+	}
+	row("POST no hooks req/s (median; per round)", "%.0f; %s", median(r.Post), rates(r.Post))
+	row("POST 1 filter + 2 actions req/s (median; per round)", "%.0f; %s", median(r.PostHooks), rates(r.PostHooks))
+	row("POST no hooks / pgbench (median of rounds; per round)", "%.2f; %s", r.PostRatio(), ratios(r.Post, r.Pgbench))
+	row("POST hooks / POST no hooks (median of rounds; per round)", "%.2f; %s", r.HooksRatio(),
+		ratios(r.PostHooks, r.Post))
+	row("POST no hooks p50 / p99", "%s / %s", ms(r.PostP50), ms(r.PostP99))
+	row("POST hooks p50 / p99", "%s / %s", ms(r.PostHooksP50), ms(r.PostHooksP99))
+	row("POST errors (no hooks; hooks)", "%d; %d", r.PostErrors, r.PostHooksErrors)
+	row("hookd_event rows per created article", "%.2f", ratio(float64(r.EventsAdded), float64(r.PostOK+r.PostHooksOK)))
+	row("river_job rows per hooked create", "%.2f", ratio(float64(r.JobsAdded), float64(r.PostHooksOK)))
+	row("hooked creates carrying the filter's value", "%.2f", ratio(float64(r.Filtered), float64(r.PostHooksOK)))
+	row("GET /items/articles?limit=100 req/s", "%.0f (table: %d rows)", r.GetRPS, r.RowsAtGet)
+	row("GET p50 / p99", "%s / %s", ms(r.GetP50), ms(r.GetP99))
+	row("GET errors", "%d", r.GetErrors)
+	row("action hooks completed; per s", "%d in %s; %.0f/s (not completed: %d)", r.JobsCompleted,
+		r.DrainTime.Round(time.Millisecond), r.HooksPerSecond(), r.JobsNotCompleted)
 	_ = tw.Flush()
 	return b.String()
 }
@@ -162,15 +195,51 @@ func rates(rs []float64) string {
 	return strings.Join(parts, ", ")
 }
 
+func ratios(a, b []float64) string {
+	parts := make([]string, min(len(a), len(b)))
+	for i := range parts {
+		parts[i] = strconv.FormatFloat(ratio(a[i], b[i]), 'f', 2, 64)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms" }
 
-// Run starts a hookd instance on the database (no hooks registered), creates
-// the articles table and measures both sides.
+// filteredStatus is what the bench filter writes into every hooked create.
+const filteredStatus = "reviewed"
+
+// HooksExtension is the extension the hooked instance runs: one filter on
+// items.create that sets a field, and two durable no-op actions (one on
+// items.create, one on articles.items.create), i.e. two River jobs inserted
+// in every create's transaction.
+func HooksExtension() hooks.Extension {
+	return hooks.Extension{ID: "bench", Register: func(r hooks.Registrar, _ *hooks.Context) error {
+		r.Filter("items.create", func(_ context.Context, p any, _ hooks.Meta, _ hooks.EventContext) (any, error) {
+			if it, ok := p.(hooks.Item); ok {
+				it["status"] = filteredStatus
+			}
+			return p, nil
+		})
+		noop := func(context.Context, hooks.Meta, hooks.EventContext) error { return nil }
+		r.Action("items.create", noop, hooks.Name("one"))
+		r.Action("articles.items.create", noop, hooks.Name("two"))
+		return nil
+	}}
+}
+
+// Run starts two hookd instances on the database — one with no hooks, one
+// with HooksExtension — creates the articles table and alternates the
+// phases (pgbench INSERT, [pgbench INSERT+event,] POST without hooks, POST
+// with hooks) Rounds times, then measures GET and finally how fast the
+// queued action hooks complete. River's queue is paused during the POST
+// phases: the hooked creates insert their jobs in the write's transaction
+// as always, and the jobs are worked in the last phase.
 func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	c := *cfg
 	c.Clients = cmp.Or(c.Clients, 8)
 	c.Phase = cmp.Or(c.Phase, 10*time.Second)
-	c.Rounds = cmp.Or(c.Rounds, 2)
+	c.Rounds = cmp.Or(c.Rounds, 3)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, 3*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -184,10 +253,186 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	seconds := int(math.Ceil(c.Phase.Seconds()))
 	c.Phase = time.Duration(seconds) * time.Second
 
-	const password = "bench-password-1"
+	plain, err := startApp(ctx, &c, "bench-plain", nil)
+	if err != nil {
+		return nil, err
+	}
+	plainStopped := false
+	defer func() {
+		if !plainStopped {
+			_ = plain.Stop(context.WithoutCancel(ctx))
+		}
+	}()
+	if _, err := plain.Pool().Exec(ctx, ArticlesDDL); err != nil {
+		return nil, fmt.Errorf("creating articles: %w", err)
+	}
+	hooked, err := startApp(ctx, &c, "bench-hooks", []hooks.Extension{HooksExtension()})
+	if err != nil {
+		return nil, err
+	}
+	defer hooked.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
+	for _, a := range []*app.App{plain, hooked} {
+		// The schema loader sees the new table through its DDL notification.
+		if err := waitFor(ctx, 10*time.Second, func() bool {
+			_, ok := a.Schema().Current().Collections["articles"]
+			return ok
+		}); err != nil {
+			return nil, errors.New("the articles table never reached the schema snapshot")
+		}
+	}
+	// Paused, the queue keeps every job the hooked phases insert available
+	// until the drain phase (River creates the queue's row as its producer
+	// starts, so the first attempts may find none).
+	var pauseErr error
+	if err := waitFor(ctx, 10*time.Second, func() bool {
+		pauseErr = hooked.River().QueuePause(ctx, river.QueueDefault, nil)
+		return pauseErr == nil
+	}); err != nil {
+		return nil, fmt.Errorf("pausing River's default queue: %w", pauseErr)
+	}
+	token, err := login(ctx, "http://"+plain.Addr(), adminEmail, adminPassword)
+	if err != nil {
+		return nil, err
+	}
+
+	plainScript, err := writeScript(fmt.Sprintf("INSERT INTO articles (title, body, status) VALUES ('%s', '%s', 'published');",
+		articleTitle, articleBody))
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(plainScript)
+	eventScript, err := writeScript(eventStatement())
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(eventScript)
+	body, _ := json.Marshal(map[string]any{"title": articleTitle, "body": articleBody, "status": "published"})
+	post := &Request{Method: "POST", Path: "/items/articles", Body: body, Header: map[string]string{
+		"Authorization": "Bearer " + token, "Content-Type": "application/json"}}
+
+	res := &Result{Realtime: c.Realtime, Clients: c.Clients, Phase: c.Phase, Rounds: c.Rounds}
+	var postLat, hooksLat []time.Duration
+	jobsBefore, err := count(ctx, plain, "SELECT count(*) FROM river_job")
+	if err != nil {
+		return nil, err
+	}
+	for round := range c.Rounds {
+		tps, err := runPgbench(ctx, pgbench, c.DatabaseURL, plainScript, c.Clients, seconds)
+		if err != nil {
+			return nil, err
+		}
+		res.Pgbench = append(res.Pgbench, tps)
+		c.Logger.InfoContext(ctx, "pgbench INSERT", slog.Int("round", round), slog.Float64("tps", tps))
+		if c.EventStatement {
+			if tps, err = runPgbench(ctx, pgbench, c.DatabaseURL, eventScript, c.Clients, seconds); err != nil {
+				return nil, err
+			}
+			res.PgbenchEvent = append(res.PgbenchEvent, tps)
+		}
+		for _, a := range []*app.App{plain, hooked} {
+			before, err := count(ctx, plain, "SELECT count(*) FROM hookd_event")
+			if err != nil {
+				return nil, err
+			}
+			st, err := Load(ctx, a.Addr(), c.Clients, c.Phase, post)
+			if err != nil {
+				return nil, err
+			}
+			after, err := count(ctx, plain, "SELECT count(*) FROM hookd_event")
+			if err != nil {
+				return nil, err
+			}
+			res.EventsAdded += after - before
+			if a == plain {
+				res.Post = append(res.Post, st.Rate)
+				res.PostOK += st.OK
+				res.PostErrors += st.Failed
+				postLat = append(postLat, st.Latencies...)
+			} else {
+				res.PostHooks = append(res.PostHooks, st.Rate)
+				res.PostHooksOK += st.OK
+				res.PostHooksErrors += st.Failed
+				hooksLat = append(hooksLat, st.Latencies...)
+			}
+			c.Logger.InfoContext(ctx, "POST", slog.Int("round", round), slog.Bool("hooks", a == hooked),
+				slog.Float64("rps", st.Rate))
+		}
+	}
+	res.PostP50, res.PostP99 = percentile(postLat, 0.50), percentile(postLat, 0.99)
+	res.PostHooksP50, res.PostHooksP99 = percentile(hooksLat, 0.50), percentile(hooksLat, 0.99)
+	jobsAfter, err := count(ctx, plain, "SELECT count(*) FROM river_job")
+	if err != nil {
+		return nil, err
+	}
+	res.JobsAdded = jobsAfter - jobsBefore
+	if res.Filtered, err = count(ctx, plain, "SELECT count(*) FROM articles WHERE status = '"+filteredStatus+"'"); err != nil {
+		return nil, err
+	}
+
+	if res.RowsAtGet, err = count(ctx, plain, "SELECT count(*) FROM articles"); err != nil {
+		return nil, err
+	}
+	st, err := Load(ctx, plain.Addr(), c.Clients, c.Phase, &Request{Method: "GET", Path: "/items/articles?limit=100",
+		Header: map[string]string{"Authorization": "Bearer " + token}})
+	if err != nil {
+		return nil, err
+	}
+	res.GetRPS, res.GetErrors = st.Rate, st.Failed
+	res.GetP50, res.GetP99 = percentile(st.Latencies, 0.50), percentile(st.Latencies, 0.99)
+
+	// The instance without the bench hooks would fail their jobs as
+	// unknown hooks: only the hooked one works them.
+	plainStopped = true
+	if err := plain.Stop(ctx); err != nil {
+		return nil, fmt.Errorf("stopping the instance without hooks: %w", err)
+	}
+	if err := drain(ctx, hooked, res, c.DrainTimeout); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// drain resumes the default queue and times the hooked instance's workers
+// completing every action job queued so far.
+func drain(ctx context.Context, a *app.App, res *Result, timeout time.Duration) error {
+	const pending = "SELECT count(*) FROM river_job WHERE kind = $1 AND state NOT IN ('completed', 'discarded', 'cancelled')"
+	queued, err := count(ctx, a, pending, event.ActionKind)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := a.River().QueueResume(ctx, river.QueueDefault, nil); err != nil {
+		return fmt.Errorf("resuming River's default queue: %w", err)
+	}
+	left := queued
+	_ = waitFor(ctx, timeout, func() bool {
+		left, err = count(ctx, a, pending, event.ActionKind)
+		return err != nil || left == 0
+	})
+	res.DrainTime = time.Since(start)
+	if err != nil {
+		return err
+	}
+	res.JobsCompleted = queued - left
+	if res.JobsNotCompleted, err = count(ctx, a,
+		"SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'", event.ActionKind); err != nil {
+		return err
+	}
+	return nil
+}
+
+const (
+	adminEmail    = "bench@example.com"
+	adminPassword = "bench-password-1"
+)
+
+// startApp starts a hookd instance on the run's database with extensions
+// and request logging discarded (a discarding handler skips formatting:
+// the comparison is about the write path, not log I/O).
+func startApp(ctx context.Context, c *Config, id string, extensions []hooks.Extension) (*app.App, error) {
 	env := map[string]string{
 		"DATABASE_URL": c.DatabaseURL, "HOST": "127.0.0.1", "PORT": "0", "SECRET": "bench-secret",
-		"ADMIN_EMAIL": "bench@example.com", "ADMIN_PASSWORD": password,
+		"ADMIN_EMAIL": adminEmail, "ADMIN_PASSWORD": adminPassword,
 		"DB_POOL__MAX":       strconv.Itoa(c.Clients * 2),
 		"WEBSOCKETS_ENABLED": strconv.FormatBool(c.Realtime),
 	}
@@ -195,116 +440,15 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Request logging is off (a discarding handler skips formatting): the
-	// comparison is about the write path, not log I/O.
-	a, err := app.New(ctx, &app.Config{Config: appCfg, Logger: slog.New(slog.DiscardHandler), InstanceID: "bench"})
+	a, err := app.New(ctx, &app.Config{Config: appCfg, Logger: slog.New(slog.DiscardHandler), InstanceID: id,
+		Extensions: extensions})
 	if err != nil {
-		return nil, fmt.Errorf("starting hookd: %w", err)
+		return nil, fmt.Errorf("creating hookd %s: %w", id, err)
 	}
 	if err := a.Start(ctx); err != nil {
-		return nil, fmt.Errorf("starting hookd: %w", err)
+		return nil, fmt.Errorf("starting hookd %s: %w", id, err)
 	}
-	defer a.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
-	if _, err := a.Pool().Exec(ctx, ArticlesDDL); err != nil {
-		return nil, fmt.Errorf("creating articles: %w", err)
-	}
-	base := "http://" + a.Addr()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Clients * 2, MaxConnsPerHost: c.Clients * 2}}
-	// The schema loader sees the new table through its DDL notification.
-	if err := waitFor(ctx, 10*time.Second, func() bool {
-		_, ok := a.Schema().Current().Collections["articles"]
-		return ok
-	}); err != nil {
-		return nil, errors.New("the articles table never reached the schema snapshot")
-	}
-	token, err := login(ctx, client, base, "bench@example.com", password)
-	if err != nil {
-		return nil, err
-	}
-
-	plain, err := writeScript(fmt.Sprintf("INSERT INTO articles (title, body, status) VALUES ('%s', '%s', 'published');",
-		articleTitle, articleBody))
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(plain)
-	withEvent, err := writeScript(eventStatement())
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(withEvent)
-	body, _ := json.Marshal(map[string]any{"title": articleTitle, "body": articleBody, "status": "published"})
-
-	res := &Result{Realtime: c.Realtime, Clients: c.Clients, Phase: c.Phase, Rounds: c.Rounds}
-	var postLat []time.Duration
-	for round := range c.Rounds {
-		tps, err := runPgbench(ctx, pgbench, c.DatabaseURL, plain, c.Clients, seconds)
-		if err != nil {
-			return nil, err
-		}
-		res.PgbenchPerRound = append(res.PgbenchPerRound, tps)
-		c.Logger.InfoContext(ctx, "pgbench", slog.Int("round", round), slog.Float64("tps", tps))
-		if tps, err = runPgbench(ctx, pgbench, c.DatabaseURL, withEvent, c.Clients, seconds); err != nil {
-			return nil, err
-		}
-		res.PgbenchEventPerRound = append(res.PgbenchEventPerRound, tps)
-		rate, err := goInserts(ctx, a, c.Clients, c.Phase)
-		if err != nil {
-			return nil, err
-		}
-		res.GoInsertPerRound = append(res.GoInsertPerRound, rate)
-
-		before, err := count(ctx, a, "SELECT count(*) FROM hookd_event")
-		if err != nil {
-			return nil, err
-		}
-		st := load(ctx, client, c.Clients, c.Phase, func() (*http.Request, error) {
-			req, err := http.NewRequest(http.MethodPost, base+"/items/articles", bytes.NewReader(body))
-			if err == nil {
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			return req, err
-		})
-		if st.err != nil {
-			return nil, st.err
-		}
-		after, err := count(ctx, a, "SELECT count(*) FROM hookd_event")
-		if err != nil {
-			return nil, err
-		}
-		res.PostOK += st.ok
-		res.EventsAdded += after - before
-		res.PostRPSPerRound = append(res.PostRPSPerRound, st.rate)
-		res.PostErrors += st.failed
-		postLat = append(postLat, st.latencies...)
-		c.Logger.InfoContext(ctx, "POST", slog.Int("round", round), slog.Float64("rps", st.rate))
-	}
-	res.PgbenchTPS = mean(res.PgbenchPerRound)
-	res.PgbenchEventTPS = mean(res.PgbenchEventPerRound)
-	res.GoInsertRate = mean(res.GoInsertPerRound)
-	res.PostRPS = mean(res.PostRPSPerRound)
-	res.PostP50, res.PostP99 = percentile(postLat, 0.50), percentile(postLat, 0.99)
-	if res.PostOK > 0 {
-		res.EventsPerArticle = float64(res.EventsAdded) / float64(res.PostOK)
-	}
-
-	if res.RowsAtGet, err = count(ctx, a, "SELECT count(*) FROM articles"); err != nil {
-		return nil, err
-	}
-	st := load(ctx, client, c.Clients, c.Phase, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodGet, base+"/items/articles?limit=100", nil)
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		return req, err
-	})
-	if st.err != nil {
-		return nil, st.err
-	}
-	res.GetRPS, res.GetErrors = st.rate, st.failed
-	res.GetP50, res.GetP99 = percentile(st.latencies, 0.50), percentile(st.latencies, 0.99)
-	return res, nil
+	return a, nil
 }
 
 // writeScript writes a one-statement pgbench script.
@@ -386,117 +530,14 @@ func runPgbench(ctx context.Context, bin, url, script string, clients, seconds i
 	return strconv.ParseFloat(string(m[1]), 64)
 }
 
-type stats struct {
-	ok, failed int64
-	rate       float64
-	latencies  []time.Duration
-	err        error
-}
-
-// load runs clients loops of requests for d and measures them.
-func load(ctx context.Context, client *http.Client, clients int, d time.Duration, newReq func() (*http.Request, error)) stats {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var (
-		ok, failed atomic.Int64
-		mu         sync.Mutex
-		lat        []time.Duration
-		firstErr   error
-		wg         sync.WaitGroup
-	)
-	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			local := make([]time.Duration, 0, 4096)
-			defer func() {
-				mu.Lock()
-				lat = append(lat, local...)
-				mu.Unlock()
-			}()
-			for ctx.Err() == nil {
-				req, err := newReq()
-				if err != nil {
-					mu.Lock()
-					firstErr = cmp.Or(firstErr, err)
-					mu.Unlock()
-					return
-				}
-				t0 := time.Now()
-				resp, err := client.Do(req.WithContext(ctx))
-				if err != nil {
-					if ctx.Err() != nil {
-						return // the phase ended mid-request
-					}
-					mu.Lock()
-					firstErr = cmp.Or(firstErr, err)
-					mu.Unlock()
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				local = append(local, time.Since(t0))
-				if resp.StatusCode/100 == 2 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	return stats{ok: ok.Load(), failed: failed.Load(), rate: float64(ok.Load()) / elapsed.Seconds(),
-		latencies: lat, err: firstErr}
-}
-
-// goInserts runs the plain insert from this process through the app's
-// pool for d at the given concurrency and returns the rate.
-func goInserts(ctx context.Context, a *app.App, clients int, d time.Duration) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var (
-		n        atomic.Int64
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				_, err := a.Pool().Exec(ctx, "INSERT INTO articles (title, body, status) VALUES ($1, $2, $3)",
-					articleTitle, articleBody, "published")
-				if err != nil {
-					if ctx.Err() == nil {
-						mu.Lock()
-						firstErr = cmp.Or(firstErr, err)
-						mu.Unlock()
-					}
-					return
-				}
-				n.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return 0, fmt.Errorf("inserting from Go: %w", firstErr)
-	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
-}
-
-func login(ctx context.Context, client *http.Client, base, email, password string) (string, error) {
+func login(ctx context.Context, base, email, password string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"email": email, "password": password, "mode": "json"})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/auth/login", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("logging in: %w", err)
 	}
@@ -513,9 +554,9 @@ func login(ctx context.Context, client *http.Client, base, email, password strin
 	return out.Data.AccessToken, nil
 }
 
-func count(ctx context.Context, a *app.App, sql string) (int64, error) {
+func count(ctx context.Context, a *app.App, sql string, args ...any) (int64, error) {
 	var n int64
-	if err := a.Pool().QueryRow(ctx, sql).Scan(&n); err != nil {
+	if err := a.Pool().QueryRow(ctx, sql, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("%s: %w", sql, err)
 	}
 	return n, nil
@@ -536,15 +577,16 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 	return nil
 }
 
-func mean(xs []float64) float64 {
+func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	var s float64
-	for _, x := range xs {
-		s += x
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
 	}
-	return s / float64(len(xs))
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func percentile(ds []time.Duration, p float64) time.Duration {

@@ -3,8 +3,11 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,22 +18,23 @@ import (
 )
 
 // BenchmarkItemsAPI is the benchmark recorded in BENCHMARKS.md (make bench).
-// It runs once whatever b.N is: one run already alternates two pgbench
-// phases, a Go insert phase and the API phase for 2 rounds of 10 s each,
-// plus the GET phase, far over the default benchtime, so the framework does
-// not ask for more.
+// It runs once whatever b.N is: one run already alternates pgbench, POST
+// without hooks and POST with hooks for 3 rounds of 10 s each, then GET and
+// the action-hook drain, far over the default benchtime, so the framework
+// does not ask for more.
 func BenchmarkItemsAPI(b *testing.B) {
 	d := testdb.New(b)
-	res, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: d.URL})
+	res, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: d.URL,
+		EventStatement: os.Getenv("HOOKD_BENCH_EVENT_STATEMENT") != ""})
 	require.NoError(b, err)
 	// Printed, not logged: the testing package shortens benchmark logs.
 	fmt.Printf("\n%s\n", res.Table())
-	b.ReportMetric(res.PgbenchTPS, "pgbench_tps")
-	b.ReportMetric(res.PostRPS, "post_rps")
-	b.ReportMetric(res.Ratio(), "post/pgbench")
+	b.ReportMetric(res.PostRatio(), "post/pgbench")
+	b.ReportMetric(res.HooksRatio(), "hooks/no-hooks")
 	b.ReportMetric(float64(res.PostP99.Microseconds())/1000, "post_p99_ms")
 	b.ReportMetric(res.GetRPS, "get_rps")
 	b.ReportMetric(float64(res.GetP99.Microseconds())/1000, "get_p99_ms")
+	b.ReportMetric(res.HooksPerSecond(), "hooks_completed/s")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -44,18 +48,79 @@ func TestRunSmoke(t *testing.T) {
 		}
 	}
 	d := testdb.New(t)
-	res, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: d.URL, Clients: 2, Phase: time.Second, Rounds: 1})
+	res, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: d.URL, Clients: 2, Phase: time.Second,
+		Rounds: 1, EventStatement: true})
 	require.NoError(t, err)
-	require.Positive(t, res.PgbenchTPS)
-	require.Positive(t, res.PgbenchEventTPS)
-	require.Positive(t, res.GoInsertRate)
-	require.Positive(t, res.PostRPS)
+	require.Len(t, res.Pgbench, 1)
+	require.Positive(t, res.Pgbench[0])
+	require.Positive(t, res.PgbenchEvent[0])
+	require.Positive(t, res.Post[0])
+	require.Positive(t, res.PostHooks[0])
 	require.Zero(t, res.PostErrors)
+	require.Zero(t, res.PostHooksErrors)
 	require.Zero(t, res.GetErrors)
 	require.Positive(t, res.GetRPS)
-	// One event per created article (a request cut off when the phase ends
-	// may have committed without being counted: at most one per client).
-	require.GreaterOrEqual(t, res.EventsAdded, res.PostOK)
-	require.LessOrEqual(t, res.EventsAdded, res.PostOK+2)
-	require.Contains(t, res.Table(), "POST / pgbench ratio")
+	// The load client finishes every request it sends: exactly one event
+	// per created article, two jobs and the filter's value per hooked one.
+	require.Equal(t, res.PostOK+res.PostHooksOK, res.EventsAdded)
+	require.Equal(t, 2*res.PostHooksOK, res.JobsAdded)
+	require.Equal(t, res.PostHooksOK, res.Filtered)
+	// Every job was worked.
+	require.Equal(t, res.JobsAdded, res.JobsCompleted)
+	require.Zero(t, res.JobsNotCompleted)
+	require.Positive(t, res.HooksPerSecond())
+	require.Contains(t, res.Table(), "POST hooks / POST no hooks")
+}
+
+// TestLoad checks the load client against net/http's server: fixed-length
+// and chunked bodies, non-200 answers counted as failures, a connection the
+// server closes reported as an error.
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			require.Equal(t, "Bearer x", r.Header.Get("Authorization"))
+			_, _ = w.Write([]byte(`{"data":{}}`))
+		case "/chunked":
+			w.(http.Flusher).Flush()
+			for range 100 {
+				_, _ = w.Write([]byte(strings.Repeat("x", 1000)))
+				w.(http.Flusher).Flush()
+			}
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/close":
+			hj, _, _ := w.(http.Hijacker).Hijack()
+			hj.Close()
+		default:
+			http.Error(w, "no", http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	ctx := context.Background()
+
+	st, err := bench.Load(ctx, addr, 2, 200*time.Millisecond, &bench.Request{Method: "POST", Path: "/small",
+		Header: map[string]string{"Authorization": "Bearer x"}, Body: []byte(`{"a":1}`)})
+	require.NoError(t, err)
+	require.Positive(t, st.OK)
+	require.Zero(t, st.Failed)
+	require.Len(t, st.Latencies, int(st.OK))
+
+	st, err = bench.Load(ctx, addr, 2, 200*time.Millisecond, &bench.Request{Method: "GET", Path: "/chunked"})
+	require.NoError(t, err)
+	require.Positive(t, st.OK)
+
+	st, err = bench.Load(ctx, addr, 1, 100*time.Millisecond, &bench.Request{Method: "GET", Path: "/empty"})
+	require.NoError(t, err)
+	require.Zero(t, st.OK)
+	require.Positive(t, st.Failed)
+
+	st, err = bench.Load(ctx, addr, 1, 100*time.Millisecond, &bench.Request{Method: "GET", Path: "/missing"})
+	require.NoError(t, err)
+	require.Positive(t, st.Failed)
+
+	_, err = bench.Load(ctx, addr, 1, 100*time.Millisecond, &bench.Request{Method: "GET", Path: "/close"})
+	require.Error(t, err)
 }
