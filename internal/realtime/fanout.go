@@ -146,7 +146,9 @@ func (h *Hub) follow() {
 		}
 		lastRead = time.Now()
 		more := h.catchUp()
-		if h.lastFanout >= batchFanout && len(h.kickCh) > 0 {
+		// A stream: the read found several events, or more were committed
+		// while it was delivered.
+		if h.lastFanout >= batchFanout && (h.lastEvents > 1 || len(h.kickCh) > 0) {
 			spacing = min(max(2*spacing, 5*time.Millisecond), h.cfg.DispatchInterval)
 		} else {
 			spacing = 0
@@ -165,7 +167,7 @@ func (h *Hub) follow() {
 func (h *Hub) catchUp() bool {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
 	defer cancel()
-	h.lastFanout = 0
+	h.lastFanout, h.lastEvents = 0, 0
 	for ctx.Err() == nil {
 		events, err := store.EventsAfter(ctx, h.cfg.Pool, h.eventCursor, pageSize)
 		if err != nil {
@@ -177,6 +179,7 @@ func (h *Hub) catchUp() bool {
 		if len(events) == 0 {
 			break
 		}
+		h.lastEvents += len(events)
 		if err := h.dispatch(ctx, events); err != nil {
 			// The cursor stays: the same events are tried again.
 			h.logger.Warn("realtime dispatch failed; retrying at the next poll", slog.Any("error", err))

@@ -263,6 +263,7 @@ type Hub struct {
 	eventCursor     store.EventCursor
 	broadcastCursor store.BroadcastCursor
 	lastFanout      int // frames the last read produced
+	lastEvents      int // events the last read took
 }
 
 var _ hooks.WebSocketService = (*Hub)(nil)
