@@ -131,8 +131,8 @@ func (h *Hub) follow() {
 			delay = firstRetry
 		case <-poll.C:
 		}
-		// When events stream in (new ones were committed while a read that
-		// fanned out widely was being delivered), reads are spaced: each
+		// When events stream in (a read that fanned out widely found several
+		// events waiting), reads are spaced: each
 		// then takes several events and every socket gets them in one
 		// write, instead of one system call per event per socket. The
 		// longer the stream, the wider the spacing. An isolated write
@@ -146,9 +146,10 @@ func (h *Hub) follow() {
 		}
 		lastRead = time.Now()
 		more := h.catchUp()
-		// A stream: the read found several events, or more were committed
-		// while it was delivered.
-		if h.lastFanout >= batchFanout && (h.lastEvents > 1 || len(h.kickCh) > 0) {
+		// A stream: the read found several events waiting. (A wake-up
+		// pending after the read proves nothing: a writer that waits for
+		// its own event, then writes again, looks just like that.)
+		if h.lastFanout >= batchFanout && h.lastEvents > 1 {
 			spacing = min(max(2*spacing, 5*time.Millisecond), h.cfg.DispatchInterval)
 		} else {
 			spacing = 0
