@@ -1,9 +1,11 @@
 -- Realtime fan-out: the broadcast table and the wake-up notifications.
--- Channels: hookd_events (new rows in hookd_event; payload empty) and
+-- Channels: hookd_events (new rows in hookd_event; payload: the notifying
+-- instance) and
 -- hookd_broadcasts (new rows in hookd_broadcast; payload = the row id).
 
 -- name: RealtimeWake
-SELECT pg_notify('hookd_events', '');
+-- $1: the notifying instance, which has already woken its own reader.
+SELECT pg_notify('hookd_events', $1);
 
 -- name: BroadcastInsert
 -- One statement: the notification is sent when it commits, with the row.

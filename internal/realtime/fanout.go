@@ -63,12 +63,18 @@ func (h *Hub) listenOnce() (bool, error) {
 		return false, err
 	}
 	// Whatever was committed while we were not listening.
-	h.kick()
+	h.kick(true, true)
 	for {
-		if _, err := conn.WaitForNotification(h.ctx); err != nil {
+		n, err := conn.WaitForNotification(h.ctx)
+		if err != nil {
 			return true, err
 		}
-		h.kick()
+		switch {
+		case n.Channel == store.ChannelBroadcasts:
+			h.kick(false, true)
+		case n.Payload != h.notifyID: // our own writers kicked us already
+			h.kick(true, false)
+		}
 	}
 }
 
@@ -87,7 +93,7 @@ func (h *Hub) notifyLoop() {
 		case <-h.wakeCh:
 		}
 		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
-		if err := store.RealtimeWake(ctx, h.cfg.Pool); err != nil && h.ctx.Err() == nil {
+		if err := store.RealtimeWake(ctx, h.cfg.Pool, h.notifyID); err != nil && h.ctx.Err() == nil {
 			// Other instances still poll; nothing is lost, only delayed.
 			h.logger.Warn("realtime wake-up failed", slog.Any("error", err))
 		}
@@ -130,6 +136,7 @@ func (h *Hub) follow() {
 		case <-h.kickCh:
 			delay = firstRetry
 		case <-poll.C:
+			h.kick(true, true)
 		}
 		// When events stream in (a read that fanned out widely found several
 		// events waiting), reads are spaced: each
@@ -169,12 +176,14 @@ func (h *Hub) catchUp() bool {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
 	defer cancel()
 	h.lastFanout, h.lastEvents = 0, 0
-	for ctx.Err() == nil {
+	readEvents, readBroadcasts := h.eventsDirty.Swap(false), h.broadcastsDirty.Swap(false)
+	for readEvents && ctx.Err() == nil {
 		events, err := store.EventsAfter(ctx, h.cfg.Pool, h.eventCursor, pageSize)
 		if err != nil {
 			if h.ctx.Err() == nil {
 				h.logger.Warn("reading the event log failed; retrying at the next poll", slog.Any("error", err))
 			}
+			h.eventsDirty.Store(true)
 			break
 		}
 		if len(events) == 0 {
@@ -184,6 +193,7 @@ func (h *Hub) catchUp() bool {
 		if err := h.dispatch(ctx, events); err != nil {
 			// The cursor stays: the same events are tried again.
 			h.logger.Warn("realtime dispatch failed; retrying at the next poll", slog.Any("error", err))
+			h.eventsDirty.Store(true)
 			break
 		}
 		h.eventCursor = events[len(events)-1].Cursor()
@@ -191,12 +201,13 @@ func (h *Hub) catchUp() bool {
 			break
 		}
 	}
-	for ctx.Err() == nil {
+	for readBroadcasts && ctx.Err() == nil {
 		bs, err := store.BroadcastsAfter(ctx, h.cfg.Pool, h.broadcastCursor, pageSize)
 		if err != nil {
 			if h.ctx.Err() == nil {
 				h.logger.Warn("reading broadcasts failed; retrying at the next poll", slog.Any("error", err))
 			}
+			h.broadcastsDirty.Store(true)
 			break
 		}
 		for i := range bs {
@@ -216,6 +227,12 @@ func (h *Hub) catchUp() bool {
 	events, broadcasts, err := store.RealtimePending(ctx, h.cfg.Pool, h.eventCursor, h.broadcastCursor)
 	if err != nil {
 		return false // the next poll tries again
+	}
+	if events {
+		h.eventsDirty.Store(true)
+	}
+	if broadcasts {
+		h.broadcastsDirty.Store(true)
 	}
 	return events || broadcasts
 }

@@ -31,8 +31,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -248,7 +250,12 @@ type Hub struct {
 	subs    map[string]map[*subscription]struct{}
 
 	wakeCh chan struct{} // coalesced requests to NOTIFY other instances
-	kickCh chan struct{} // coalesced requests to read the log now
+	kickCh chan struct{} // coalesced requests to read now; the flags say what
+	// eventsDirty and broadcastsDirty say what a kick asks to read.
+	eventsDirty, broadcastsDirty atomic.Bool
+	// notifyID tells this hub's wake-ups from other instances' (unique even
+	// if two instances share an InstanceID).
+	notifyID string
 
 	// ctx is cancelled by Stop; it bounds all background work.
 	ctx    context.Context
@@ -286,6 +293,7 @@ func New(cfg *Config) (*Hub, error) {
 		cancel:  cancel,
 		started: make(chan struct{}),
 	}
+	h.notifyID = c.InstanceID + "/" + uuid.NewString()
 	h.upgrader = websocket.Upgrader{
 		// Zero buffer sizes reuse the HTTP server's buffers, and the pool
 		// shares write buffers between idle sockets: an idle socket holds
@@ -356,10 +364,17 @@ func (h *Hub) Wake() {
 	default:
 	}
 	// This instance need not wait for its own notification.
-	h.kick()
+	h.kick(true, false)
 }
 
-func (h *Hub) kick() {
+// kick asks the reader to read the event log and/or the broadcasts now.
+func (h *Hub) kick(events, broadcasts bool) {
+	if events {
+		h.eventsDirty.Store(true)
+	}
+	if broadcasts {
+		h.broadcastsDirty.Store(true)
+	}
 	select {
 	case h.kickCh <- struct{}{}:
 	default:
@@ -395,7 +410,7 @@ func (h *Hub) Broadcast(ctx context.Context, message any, filter *hooks.Broadcas
 	if _, err := store.BroadcastInsert(ctx, h.cfg.Pool, p); err != nil {
 		return fmt.Errorf("broadcast: %w", err)
 	}
-	h.kick()
+	h.kick(false, true)
 	return nil
 }
 

@@ -16,17 +16,19 @@ import (
 // Realtime notification channels. Writers notify after commit; every
 // instance listens on a dedicated connection.
 const (
-	// ChannelEvents wakes readers of hookd_event (payload empty).
+	// ChannelEvents wakes readers of hookd_event (payload: the id of the
+	// notifying instance).
 	ChannelEvents = "hookd_events"
 	// ChannelBroadcasts wakes readers of hookd_broadcast (payload: row id).
 	ChannelBroadcasts = "hookd_broadcasts"
 )
 
-// RealtimeWake sends one NOTIFY on ChannelEvents. Call it outside the
-// writing transaction, after commit: a NOTIFY inside a transaction takes a
-// cluster-wide lock at commit and would serialise every writer.
-func RealtimeWake(ctx context.Context, q Querier) error {
-	if _, err := q.Exec(ctx, hsql.Query("RealtimeWake")); err != nil {
+// RealtimeWake sends one NOTIFY on ChannelEvents with the notifying
+// instance's id as payload. Call it outside the writing transaction, after
+// commit: a NOTIFY inside a transaction takes a cluster-wide lock at commit
+// and would serialise every writer.
+func RealtimeWake(ctx context.Context, q Querier, instanceID string) error {
+	if _, err := q.Exec(ctx, hsql.Query("RealtimeWake"), instanceID); err != nil {
 		return fmt.Errorf("notifying %s: %w", ChannelEvents, Translate(err))
 	}
 	return nil
