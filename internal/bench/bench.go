@@ -405,7 +405,9 @@ func drain(ctx context.Context, a *app.App, res *Result, timeout time.Duration) 
 		return fmt.Errorf("resuming River's default queue: %w", err)
 	}
 	left := queued
-	_ = waitFor(ctx, timeout, func() bool {
+	// Counting the pending jobs scans them: every 100ms keeps that from
+	// competing with the workers it measures.
+	_ = waitEvery(ctx, timeout, 100*time.Millisecond, func() bool {
 		left, err = count(ctx, a, pending, event.ActionKind)
 		return err != nil || left == 0
 	})
@@ -563,9 +565,13 @@ func count(ctx context.Context, a *app.App, sql string, args ...any) (int64, err
 }
 
 func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	return waitEvery(ctx, timeout, 10*time.Millisecond, cond)
+}
+
+func waitEvery(ctx context.Context, timeout, every time.Duration, cond func() bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for !cond() {
 		select {

@@ -18,7 +18,8 @@ import (
 
 // BenchmarkActionHooksCompleted measures completed no-op durable action
 // hooks per second: b.N jobs (each loading its event, as every action run
-// does) are queued, then one River client works them all.
+// does) are queued, then one River client with an app instance's queue
+// configuration works them all.
 func BenchmarkActionHooksCompleted(b *testing.B) {
 	d := testdb.New(b)
 	ctx := context.Background()
@@ -45,8 +46,8 @@ func BenchmarkActionHooksCompleted(b *testing.B) {
 	workers, err := jobs.Workers(&jobs.Config{Bus: bus})
 	require.NoError(b, err)
 	client, err := river.NewClient(riverpgxv5.New(d.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler),
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}}, Workers: workers,
-		FetchPollInterval: 20 * time.Millisecond, FetchCooldown: 5 * time.Millisecond})
+		// The queues an app instance runs (internal/app: 50 workers).
+		Queues: jobs.Queues(bus, 50), Workers: workers})
 	require.NoError(b, err)
 	// A subscriber that falls behind loses events: size the buffer for all.
 	completed, cancel := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: b.N + 1,
