@@ -82,8 +82,13 @@ func (h *Hub) listenOnce() (bool, error) {
 // connection (visible in pg_stat_activity).
 func ListenerApplicationName(instanceID string) string { return "hookd-realtime-" + instanceID }
 
+// notifyMinInterval spaces NOTIFYs: under a stream of commits other
+// instances hear at most one per interval (each NOTIFY is a commit that
+// takes Postgres's notification lock).
+const notifyMinInterval = 2 * time.Millisecond
+
 // notifyLoop turns Wake calls into NOTIFYs: calls arriving while one is in
-// flight are coalesced into the next.
+// flight, or within notifyMinInterval of it, are coalesced into the next.
 func (h *Hub) notifyLoop() {
 	defer h.wg.Done()
 	for {
@@ -92,12 +97,18 @@ func (h *Hub) notifyLoop() {
 			return
 		case <-h.wakeCh:
 		}
+		next := time.Now().Add(notifyMinInterval)
 		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 		if err := store.RealtimeWake(ctx, h.cfg.Pool, h.notifyID); err != nil && h.ctx.Err() == nil {
 			// Other instances still poll; nothing is lost, only delayed.
 			h.logger.Warn("realtime wake-up failed", slog.Any("error", err))
 		}
 		cancel()
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
 	}
 }
 
