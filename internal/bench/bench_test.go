@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,20 @@ import (
 // does not ask for more.
 func BenchmarkItemsAPI(b *testing.B) {
 	d := testdb.New(b)
-	res, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: d.URL,
-		EventStatement: os.Getenv("HOOKD_BENCH_EVENT_STATEMENT") != ""})
+	cfg := &bench.Config{DatabaseURL: d.URL, EventStatement: os.Getenv("HOOKD_BENCH_EVENT_STATEMENT") != ""}
+	// Shorter runs for profiling (go test -cpuprofile): HOOKD_BENCH_ROUNDS,
+	// HOOKD_BENCH_PHASE (a duration).
+	if v := os.Getenv("HOOKD_BENCH_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(b, err)
+		cfg.Rounds = n
+	}
+	if v := os.Getenv("HOOKD_BENCH_PHASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(b, err)
+		cfg.Phase = d
+	}
+	res, err := bench.Run(context.Background(), cfg)
 	require.NoError(b, err)
 	// Printed, not logged: the testing package shortens benchmark logs.
 	fmt.Printf("\n%s\n", res.Table())

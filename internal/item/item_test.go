@@ -661,6 +661,22 @@ func TestCreateOneReadShortPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "visible", got["title"])
 	require.Len(t, b.events(t), 4)
+
+	// CreateOneDoc answers the same as JSON: the row image as is, or the
+	// read-back item encoded, or nothing.
+	key, doc, err := admin.CreateOneDoc(ctx, hooks.Item{"title": "doc", "price": "2.50"}, nil)
+	require.NoError(t, err)
+	read, err = admin.ReadOne(ctx, key, nil)
+	require.NoError(t, err)
+	readJSON, err := json.Marshal(read)
+	require.NoError(t, err)
+	require.JSONEq(t, string(readJSON), string(doc))
+	_, doc, err = admin.CreateOneDoc(ctx, hooks.Item{"title": "doc fields"}, &hooks.Query{Fields: []string{"title"}})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"title":"doc fields"}`, string(doc))
+	_, doc, err = reader.CreateOneDoc(ctx, hooks.Item{"title": "hidden doc"}, nil)
+	require.NoError(t, err)
+	require.Nil(t, doc)
 }
 
 // TestConcurrentShortCreates drives the group commit of unhooked creates:

@@ -34,9 +34,38 @@ func (it *Items) CreateMany(ctx context.Context, data []hooks.Item) ([]any, erro
 // caller reads it with q (the REST answer to POST). The item is nil when the
 // caller may not read it (REST answers 204); the item stays created.
 func (it *Items) CreateOneRead(ctx context.Context, data hooks.Item, q *hooks.Query) (any, hooks.Item, error) {
+	key, image, item, err := it.createOneRead(ctx, data, q)
+	if err != nil || image == nil {
+		return key, item, err
+	}
+	if item, err = decodeItem(image); err != nil {
+		return nil, nil, err
+	}
+	return key, item, nil
+}
+
+// CreateOneDoc is CreateOneRead with the item as a JSON document (nil when
+// the caller may not read it): when the insert's own row image is the
+// answer, it is passed on as Postgres rendered it, neither decoded nor
+// encoded again.
+func (it *Items) CreateOneDoc(ctx context.Context, data hooks.Item, q *hooks.Query) (any, json.RawMessage, error) {
+	key, image, item, err := it.createOneRead(ctx, data, q)
+	if err != nil || image != nil || item == nil {
+		return key, image, err
+	}
+	if image, err = json.Marshal(item); err != nil {
+		return nil, nil, fmt.Errorf("encoding the created item: %w", err)
+	}
+	return key, image, nil
+}
+
+// createOneRead creates one item and returns its key and either the
+// insert's row image (when that is the caller's answer) or the item as read
+// back; both are nil when the caller may not read it.
+func (it *Items) createOneRead(ctx context.Context, data hooks.Item, q *hooks.Query) (any, json.RawMessage, hooks.Item, error) {
 	keys, images, err := it.create(ctx, []hooks.Item{data})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The insert returned the whole new row: an admin or system caller
 	// asking for every field, with no read hooks to run, gets it without a
@@ -44,17 +73,16 @@ func (it *Items) CreateOneRead(ctx context.Context, data hooks.Item, q *hooks.Qu
 	// Postgres's JSON rendering of the same row).
 	if (it.acc == nil || it.acc.Admin) && wholeItem(q) && !it.hooked(kindFilter, it.eventNames("query")) &&
 		!it.hooked(kindFilter, it.eventNames("read")) && !it.hooked(kindAction, it.eventNames("read")) {
-		item, err := decodeItem(images[0])
-		return keys[0], item, err
+		return keys[0], images[0], nil, nil
 	}
 	item, err := it.ReadOne(ctx, keys[0], q)
 	if he, ok := hooks.AsError(err); ok && he.Code == "FORBIDDEN" {
-		return keys[0], nil, nil
+		return keys[0], nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return keys[0], item, nil
+	return keys[0], nil, item, nil
 }
 
 // wholeItem reports whether q asks for nothing but all fields.
