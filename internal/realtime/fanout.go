@@ -20,6 +20,11 @@ import (
 // pageSize is how many events or broadcasts one read takes.
 const pageSize = 500
 
+// maxHorizonRetry caps the delay between looks at rows held back by the
+// horizon: an old transaction may end at any moment, and a look is one
+// cheap indexed query.
+const maxHorizonRetry = 16 * time.Millisecond
+
 // batchFanout is the number of frames one read must have produced for the
 // next read to wait for DispatchInterval.
 const batchFanout = 256
@@ -174,7 +179,7 @@ func (h *Hub) follow() {
 		}
 		if more {
 			retry.Reset(delay)
-			delay = min(delay*2, h.cfg.PollInterval/4)
+			delay = min(delay*2, maxHorizonRetry, h.cfg.PollInterval/4)
 		} else {
 			delay = firstRetry
 		}
