@@ -329,7 +329,7 @@ func (s *Service) PermissionUpdateMany(ctx context.Context, acc *hooks.Accountab
 	if err := requireAdmin(acc); err != nil {
 		return nil, err
 	}
-	ids, err := permissionIDs(keys)
+	ids, err := permissionResource.ids(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -342,19 +342,9 @@ func (s *Service) PermissionUpdateMany(ctx context.Context, acc *hooks.Accountab
 				if err != nil {
 					return nil, err
 				}
-				changes := make([]change, 0, len(ids))
-				for _, id := range ids {
-					old, err := store.PermissionByID(ctx, tx, id)
-					if err != nil {
-						return nil, err
-					}
-					p, err := store.PermissionUpdate(ctx, tx, id, patch)
-					if err != nil {
-						return nil, err
-					}
-					changes = append(changes, change{key: id, data: PermissionItem(p), old: PermissionItem(old)})
-				}
-				return changes, nil
+				return permissionResource.updateChanges(ids,
+					func(id int64) (*store.Permission, error) { return store.PermissionByID(ctx, tx, id) },
+					func(id int64) (*store.Permission, error) { return store.PermissionUpdate(ctx, tx, id, patch) })
 			}})
 		out = dataOf(changes)
 		return err
@@ -367,74 +357,26 @@ func (s *Service) PermissionDeleteMany(ctx context.Context, acc *hooks.Accountab
 	if err := requireAdmin(acc); err != nil {
 		return err
 	}
-	ids, err := permissionIDs(keys)
+	ids, err := permissionResource.ids(keys)
 	if err != nil {
 		return err
 	}
 	return s.permissionWrite(ctx, func(tx pgx.Tx) error {
 		_, err := s.writeTx(ctx, tx, &write{scope: "permissions", action: "delete",
 			collection: "directus_permissions", acc: acc, payload: anyKeys(ids), keys: anyKeys(ids),
-			apply: func(any) ([]change, error) {
-				changes := make([]change, 0, len(ids))
-				for _, id := range ids {
-					p, err := store.PermissionDelete(ctx, tx, id)
-					if err != nil {
-						return nil, err
-					}
-					changes = append(changes, change{key: id, old: PermissionItem(p)})
-				}
-				return changes, nil
-			}})
+			apply: func(any) ([]change, error) { return permissionResource.deleteChanges(ctx, tx, ids) }})
 		return err
 	})
 }
 
 // PermissionRead returns one permission.
 func (s *Service) PermissionRead(ctx context.Context, acc *hooks.Accountability, key string) (hooks.Item, error) {
-	if err := requireAdmin(acc); err != nil {
-		return nil, err
-	}
-	id, ok := parsePermissionKey(key)
-	if !ok {
-		return nil, fmt.Errorf("permission %q: %w", key, store.ErrNotFound)
-	}
-	p, err := store.PermissionByID(ctx, s.pool, id)
-	if err != nil {
-		return nil, err
-	}
-	return PermissionItem(p), nil
+	return permissionResource.read(ctx, s.pool, acc, key)
 }
 
 // PermissionList lists permissions.
 func (s *Service) PermissionList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, error) {
-	if err := requireAdmin(acc); err != nil {
-		return nil, err
-	}
-	lp = lp.orDefault()
-	perms, err := store.PermissionList(ctx, s.pool, lp.Limit, lp.Offset)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]hooks.Item, len(perms))
-	for i, p := range perms {
-		out[i] = PermissionItem(p)
-	}
-	return out, nil
-}
-
-func permissionIDs(keys []string) ([]int64, error) {
-	if len(keys) == 0 {
-		return nil, hooks.InvalidPayload(`"keys" must list at least one key`)
-	}
-	ids := make([]int64, len(keys))
-	for i, k := range keys {
-		id, ok := parsePermissionKey(k)
-		if !ok {
-			return nil, fmt.Errorf("permission %q: %w", k, store.ErrNotFound)
-		}
-		ids[i] = id
-	}
-	return ids, nil
+	return permissionResource.listItems(ctx, s.pool, acc, lp)
 }
 
 func anyKeys[T any](keys []T) []any {

@@ -128,7 +128,7 @@ func (s *Service) RoleUpdateMany(ctx context.Context, acc *hooks.Accountability,
 	if err := requireAdmin(acc); err != nil {
 		return nil, err
 	}
-	ids, err := roleIDs(keys)
+	ids, err := roleResource.ids(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -145,19 +145,9 @@ func (s *Service) RoleUpdateMany(ctx context.Context, acc *hooks.Accountability,
 				if err != nil {
 					return nil, err
 				}
-				changes := make([]change, 0, len(ids))
-				for _, id := range ids {
-					old, err := store.RoleByID(ctx, tx, id)
-					if err != nil {
-						return nil, fmt.Errorf("role %s: %w", id, err)
-					}
-					r, err := store.RoleUpdate(ctx, tx, id, p)
-					if err != nil {
-						return nil, err
-					}
-					changes = append(changes, change{key: id, data: RoleItem(r), old: RoleItem(old)})
-				}
-				return changes, nil
+				return roleResource.updateChanges(ids,
+					func(id string) (*store.Role, error) { return store.RoleByID(ctx, tx, id) },
+					func(id string) (*store.Role, error) { return store.RoleUpdate(ctx, tx, id, p) })
 			}})
 		if err != nil {
 			return err
@@ -174,7 +164,7 @@ func (s *Service) RoleDeleteMany(ctx context.Context, acc *hooks.Accountability,
 	if err := requireAdmin(acc); err != nil {
 		return err
 	}
-	ids, err := roleIDs(keys)
+	ids, err := roleResource.ids(keys)
 	if err != nil {
 		return err
 	}
@@ -186,17 +176,7 @@ func (s *Service) RoleDeleteMany(ctx context.Context, acc *hooks.Accountability,
 		}
 		_, err = s.writeTx(ctx, tx, &write{scope: "roles", action: "delete", collection: "directus_roles",
 			acc: acc, payload: anyKeys(ids), keys: anyKeys(ids),
-			apply: func(any) ([]change, error) {
-				changes := make([]change, 0, len(ids))
-				for _, id := range ids {
-					r, err := store.RoleDelete(ctx, tx, id)
-					if err != nil {
-						return nil, fmt.Errorf("role %s: %w", id, err)
-					}
-					changes = append(changes, change{key: id, old: RoleItem(r)})
-				}
-				return changes, nil
-			}})
+			apply: func(any) ([]change, error) { return roleResource.deleteChanges(ctx, tx, ids) }})
 		if err != nil {
 			return err
 		}
@@ -206,48 +186,10 @@ func (s *Service) RoleDeleteMany(ctx context.Context, acc *hooks.Accountability,
 
 // RoleRead returns one role.
 func (s *Service) RoleRead(ctx context.Context, acc *hooks.Accountability, key string) (hooks.Item, error) {
-	if err := requireAdmin(acc); err != nil {
-		return nil, err
-	}
-	id, ok := parseUUIDKey(key)
-	if !ok {
-		return nil, fmt.Errorf("role %q: %w", key, store.ErrNotFound)
-	}
-	r, err := store.RoleByID(ctx, s.pool, id)
-	if err != nil {
-		return nil, err
-	}
-	return RoleItem(r), nil
+	return roleResource.read(ctx, s.pool, acc, key)
 }
 
 // RoleList lists roles.
 func (s *Service) RoleList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, error) {
-	if err := requireAdmin(acc); err != nil {
-		return nil, err
-	}
-	lp = lp.orDefault()
-	roles, err := store.RoleList(ctx, s.pool, lp.Limit, lp.Offset)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]hooks.Item, len(roles))
-	for i, r := range roles {
-		out[i] = RoleItem(r)
-	}
-	return out, nil
-}
-
-func roleIDs(keys []string) ([]string, error) {
-	if len(keys) == 0 {
-		return nil, hooks.InvalidPayload(`"keys" must list at least one key`)
-	}
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		id, ok := parseUUIDKey(k)
-		if !ok {
-			return nil, fmt.Errorf("role %q: %w", k, store.ErrNotFound)
-		}
-		ids[i] = id
-	}
-	return ids, nil
+	return roleResource.listItems(ctx, s.pool, acc, lp)
 }

@@ -241,7 +241,7 @@ func (s *Service) UserUpdateMany(ctx context.Context, acc *hooks.Accountability,
 	if err := requireAdmin(acc); err != nil {
 		return nil, err
 	}
-	ids, err := userIDs(keys)
+	ids, err := userResource.ids(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -258,24 +258,21 @@ func (s *Service) UserUpdateMany(ctx context.Context, acc *hooks.Accountability,
 				if err != nil {
 					return nil, err
 				}
-				changes := make([]change, 0, len(ids))
-				for _, id := range ids {
-					old, err := store.UserByIDForUpdateTx(ctx, tx, id)
-					if err != nil {
-						return nil, fmt.Errorf("user %s: %w", id, err)
-					}
-					u, err := store.UserUpdate(ctx, tx, id, p)
-					if err != nil {
-						return nil, err
-					}
-					if u.Status != "active" || p.PasswordHash.Set {
-						if err := store.SessionDeleteForUser(ctx, tx, id); err != nil {
+				return userResource.updateChanges(ids,
+					func(id string) (*store.User, error) { return store.UserByIDForUpdateTx(ctx, tx, id) },
+					func(id string) (*store.User, error) {
+						u, err := store.UserUpdate(ctx, tx, id, p)
+						if err != nil {
 							return nil, err
 						}
-					}
-					changes = append(changes, change{key: id, data: UserItem(u), old: UserItem(old)})
-				}
-				return changes, nil
+						// A suspended user or a changed password ends every session.
+						if u.Status != "active" || p.PasswordHash.Set {
+							if err := store.SessionDeleteForUser(ctx, tx, id); err != nil {
+								return nil, err
+							}
+						}
+						return u, nil
+					})
 			}})
 		if err != nil {
 			return err
@@ -300,7 +297,7 @@ func (s *Service) UserDeleteMany(ctx context.Context, acc *hooks.Accountability,
 	if err := requireAdmin(acc); err != nil {
 		return err
 	}
-	ids, err := userIDs(keys)
+	ids, err := userResource.ids(keys)
 	if err != nil {
 		return err
 	}
@@ -311,17 +308,7 @@ func (s *Service) UserDeleteMany(ctx context.Context, acc *hooks.Accountability,
 		}
 		_, err = s.writeTx(ctx, tx, &write{scope: "users", action: "delete", collection: "directus_users",
 			acc: acc, payload: anyKeys(ids), keys: anyKeys(ids),
-			apply: func(any) ([]change, error) {
-				changes := make([]change, 0, len(ids))
-				for _, id := range ids {
-					u, err := store.UserDelete(ctx, tx, id)
-					if err != nil {
-						return nil, fmt.Errorf("user %s: %w", id, err)
-					}
-					changes = append(changes, change{key: id, old: UserItem(u)})
-				}
-				return changes, nil
-			}})
+			apply: func(any) ([]change, error) { return userResource.deleteChanges(ctx, tx, ids) }})
 		if err != nil {
 			return err
 		}
@@ -331,18 +318,7 @@ func (s *Service) UserDeleteMany(ctx context.Context, acc *hooks.Accountability,
 
 // UserRead returns one user.
 func (s *Service) UserRead(ctx context.Context, acc *hooks.Accountability, key string) (hooks.Item, error) {
-	if err := requireAdmin(acc); err != nil {
-		return nil, err
-	}
-	id, ok := parseUUIDKey(key)
-	if !ok {
-		return nil, fmt.Errorf("user %q: %w", key, store.ErrNotFound)
-	}
-	u, err := store.UserByID(ctx, s.pool, id)
-	if err != nil {
-		return nil, err
-	}
-	return UserItem(u), nil
+	return userResource.read(ctx, s.pool, acc, key)
 }
 
 // UserMe returns the user acc belongs to; 401 INVALID_CREDENTIALS for the
@@ -363,19 +339,7 @@ func (s *Service) UserMe(ctx context.Context, acc *hooks.Accountability) (hooks.
 
 // UserList lists users.
 func (s *Service) UserList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, error) {
-	if err := requireAdmin(acc); err != nil {
-		return nil, err
-	}
-	lp = lp.orDefault()
-	users, err := store.UserList(ctx, s.pool, lp.Limit, lp.Offset)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]hooks.Item, len(users))
-	for i, u := range users {
-		out[i] = UserItem(u)
-	}
-	return out, nil
+	return userResource.listItems(ctx, s.pool, acc, lp)
 }
 
 // UserPasswordSet sets the password of the user with email (the `hookd
@@ -387,19 +351,4 @@ func (s *Service) UserPasswordSet(ctx context.Context, email, password string) e
 	}
 	_, err = s.UserUpdate(ctx, nil, u.ID, map[string]any{"password": password})
 	return err
-}
-
-func userIDs(keys []string) ([]string, error) {
-	if len(keys) == 0 {
-		return nil, hooks.InvalidPayload(`"keys" must list at least one key`)
-	}
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		id, ok := parseUUIDKey(k)
-		if !ok {
-			return nil, fmt.Errorf("user %q: %w", k, store.ErrNotFound)
-		}
-		ids[i] = id
-	}
-	return ids, nil
 }
