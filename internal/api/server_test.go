@@ -123,3 +123,22 @@ func TestMethodNotAllowedIsRouteNotFound(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status)
 	require.Contains(t, body, "ROUTE_NOT_FOUND")
 }
+
+func TestMalformedQueryStringIsRejected(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, io.Discard, func(s *api.Server, r chi.Router) {
+		r.Get("/echo", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			_, err := io.WriteString(w, r.URL.Query().Get("sort"))
+			return err
+		}))
+	})
+	for _, raw := range []string{"sort=-id;drop%20table%20x", "sort=%zz", "a=1;b=2"} {
+		status, body := do(t, "GET", srv.URL+"/echo?"+raw, "")
+		require.Equal(t, http.StatusBadRequest, status, raw)
+		require.Contains(t, body, `"code":"INVALID_QUERY"`, raw)
+		require.Contains(t, body, "Malformed query string", raw)
+	}
+	status, body := do(t, "GET", srv.URL+"/echo?sort=-id&limit=1", "")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "-id", body)
+}
