@@ -194,7 +194,7 @@ func (h *Hub) catchUp() bool {
 	h.lastFanout, h.lastEvents = 0, 0
 	readEvents, readBroadcasts := h.eventsDirty.Swap(false), h.broadcastsDirty.Swap(false)
 	for readEvents && ctx.Err() == nil {
-		events, err := store.EventsAfter(ctx, h.cfg.Pool, h.eventCursor, pageSize)
+		events, err := store.RealtimeEventsAfter(ctx, h.cfg.Pool, h.eventCursor, pageSize)
 		if err != nil {
 			if h.ctx.Err() == nil {
 				h.logger.Warn("reading the event log failed; retrying at the next poll", slog.Any("error", err))

@@ -12,6 +12,7 @@ import (
 	"github.com/hookd/hookd/internal/config"
 	"github.com/hookd/hookd/internal/realtime"
 	"github.com/hookd/hookd/internal/store"
+	"github.com/hookd/hookd/internal/testdb"
 )
 
 // twoHubs are two instances on one database.
@@ -156,4 +157,28 @@ func TestBurstReachesHealthyClient(t *testing.T) {
 		m := c.nextOf("subscription")
 		require.Equal(t, float64(i), m["data"].([]any)[0].(map[string]any)["id"])
 	}
+}
+
+// A transaction left open in another database of the cluster cannot write
+// our tables, so it must not hold our events back (pg_snapshot_xmin alone
+// would, until it ends). Polling is off: only the wake-up may deliver.
+func TestForeignDatabaseTransactionDoesNotDelayEvents(t *testing.T) {
+	t.Parallel()
+	e := setup(t, &envOpts{config: func(c *realtime.Config) { c.PollInterval = time.Hour }})
+	ctx := context.Background()
+	other := testdb.New(t)
+	tx, err := other.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	var xid uint64
+	require.NoError(t, tx.QueryRow(ctx, "SELECT pg_current_xact_id()").Scan(&xid)) // holds the cluster's xmin
+	var xmin uint64
+	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT pg_snapshot_xmin(pg_current_snapshot())").Scan(&xmin))
+	require.LessOrEqual(t, xmin, xid, "the foreign transaction holds the cluster-wide horizon")
+
+	c := dialAuthed(t, e, "admin-token")
+	c.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	key := err0(e.items().CreateOne(ctx, hooks.Item{"title": "not held back"}))
+	m := c.nextOf("subscription")
+	require.Equal(t, key, m["data"].([]any)[0].(map[string]any)["id"])
 }

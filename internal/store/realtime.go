@@ -73,9 +73,9 @@ func BroadcastInsert(ctx context.Context, q Querier, p *BroadcastInsertParams) (
 }
 
 // BroadcastsAfter reads up to limit broadcasts after cursor, in (tx_id, id)
-// order, from finished transactions only.
+// order, below the realtime horizon (see RealtimeEventsAfter).
 func BroadcastsAfter(ctx context.Context, q Querier, cursor BroadcastCursor, limit int) ([]Broadcast, error) {
-	rows, err := q.Query(ctx, hsql.Query("BroadcastsAfter"), cursor.TxID, cursor.ID, limit)
+	rows, err := q.Query(ctx, hsql.Query("RealtimeBroadcastsAfter"), cursor.TxID, cursor.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading broadcasts: %w", Translate(err))
 	}
@@ -88,6 +88,27 @@ func BroadcastsAfter(ctx context.Context, q Querier, cursor BroadcastCursor, lim
 		return nil, fmt.Errorf("reading broadcasts: %w", Translate(err))
 	}
 	return out, nil
+}
+
+// RealtimeEventsAfter is EventsAfter with the realtime horizon: the oldest
+// transaction in progress that is not known to belong to another database
+// of the cluster, instead of pg_snapshot_xmin, which a transaction left
+// open in any other database holds back. The resume guarantee is the same:
+// every transaction of this database below the horizon had finished when
+// the page was read. limit <= 0 means 1000.
+func RealtimeEventsAfter(ctx context.Context, q Querier, cursor EventCursor, limit int) ([]*Event, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := q.Query(ctx, hsql.Query("RealtimeEventsAfter"), cursor.TxID, cursor.ID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading events after %d/%d: %w", cursor.TxID, cursor.ID, Translate(err))
+	}
+	events, err := collectEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("reading events after %d/%d: %w", cursor.TxID, cursor.ID, err)
+	}
+	return events, nil
 }
 
 // BroadcastPrune deletes broadcasts older than age; every instance has read
