@@ -58,7 +58,7 @@ func TestRealtimeEventsAfterHorizon(t *testing.T) {
 	mine, err := d.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer mine.Rollback(ctx) //nolint:errcheck
-	appendEvent(mine, "a") // open: everything after it waits
+	appendEvent(mine, "a")   // open: everything after it waits
 
 	appendEvent(d.Pool, "b")
 	require.Empty(t, keys(), "b committed after a began: held back while a is open")
