@@ -193,49 +193,11 @@ func (h *Hub) catchUp() bool {
 	defer cancel()
 	h.lastFanout, h.lastEvents = 0, 0
 	readEvents, readBroadcasts := h.eventsDirty.Swap(false), h.broadcastsDirty.Swap(false)
-	for readEvents && ctx.Err() == nil {
-		events, err := store.RealtimeEventsAfter(ctx, h.cfg.Pool, h.eventCursor, pageSize)
-		if err != nil {
-			if h.ctx.Err() == nil {
-				h.logger.Warn("reading the event log failed; retrying at the next poll", slog.Any("error", err))
-			}
-			h.eventsDirty.Store(true)
-			break
-		}
-		if len(events) == 0 {
-			break
-		}
-		h.lastEvents += len(events)
-		if err := h.dispatch(ctx, events); err != nil {
-			// The cursor stays: the same events are tried again.
-			h.logger.Warn("realtime dispatch failed; retrying at the next poll", slog.Any("error", err))
-			h.eventsDirty.Store(true)
-			break
-		}
-		h.eventCursor = events[len(events)-1].Cursor()
-		if len(events) < pageSize {
-			break
-		}
+	if readEvents {
+		h.readEvents(ctx, store.EventsAfter)
 	}
-	for readBroadcasts && ctx.Err() == nil {
-		bs, err := store.BroadcastsAfter(ctx, h.cfg.Pool, h.broadcastCursor, pageSize)
-		if err != nil {
-			if h.ctx.Err() == nil {
-				h.logger.Warn("reading broadcasts failed; retrying at the next poll", slog.Any("error", err))
-			}
-			h.broadcastsDirty.Store(true)
-			break
-		}
-		for i := range bs {
-			h.deliverBroadcast(&bs[i])
-		}
-		if len(bs) > 0 {
-			last := bs[len(bs)-1]
-			h.broadcastCursor = store.BroadcastCursor{TxID: last.TxID, ID: last.ID}
-		}
-		if len(bs) < pageSize {
-			break
-		}
+	if readBroadcasts {
+		h.readBroadcasts(ctx)
 	}
 	if ctx.Err() != nil {
 		return false
@@ -245,12 +207,74 @@ func (h *Hub) catchUp() bool {
 		return false // the next poll tries again
 	}
 	if events {
+		// Held back by the cluster-wide horizon: the costlier read that
+		// ignores other databases' transactions may release them.
+		h.readEvents(ctx, store.RealtimeEventsAfter)
+		if events, _, err = store.RealtimePending(ctx, h.cfg.Pool, h.eventCursor, h.broadcastCursor); err != nil {
+			return false
+		}
+	}
+	if events {
 		h.eventsDirty.Store(true)
 	}
 	if broadcasts {
 		h.broadcastsDirty.Store(true)
 	}
 	return events || broadcasts
+}
+
+// eventsAfterFunc reads a page of the event log after a cursor.
+type eventsAfterFunc func(ctx context.Context, q store.Querier, cursor store.EventCursor, limit int) ([]*store.Event, error)
+
+// readEvents reads and dispatches pages until the readable log is done.
+func (h *Hub) readEvents(ctx context.Context, read eventsAfterFunc) {
+	for ctx.Err() == nil {
+		events, err := read(ctx, h.cfg.Pool, h.eventCursor, pageSize)
+		if err != nil {
+			if h.ctx.Err() == nil {
+				h.logger.Warn("reading the event log failed; retrying at the next poll", slog.Any("error", err))
+			}
+			h.eventsDirty.Store(true)
+			return
+		}
+		if len(events) == 0 {
+			return
+		}
+		h.lastEvents += len(events)
+		if err := h.dispatch(ctx, events); err != nil {
+			// The cursor stays: the same events are tried again.
+			h.logger.Warn("realtime dispatch failed; retrying at the next poll", slog.Any("error", err))
+			h.eventsDirty.Store(true)
+			return
+		}
+		h.eventCursor = events[len(events)-1].Cursor()
+		if len(events) < pageSize {
+			return
+		}
+	}
+}
+
+func (h *Hub) readBroadcasts(ctx context.Context) {
+	for ctx.Err() == nil {
+		bs, err := store.BroadcastsAfter(ctx, h.cfg.Pool, h.broadcastCursor, pageSize)
+		if err != nil {
+			if h.ctx.Err() == nil {
+				h.logger.Warn("reading broadcasts failed; retrying at the next poll", slog.Any("error", err))
+			}
+			h.broadcastsDirty.Store(true)
+			return
+		}
+		for i := range bs {
+			h.deliverBroadcast(&bs[i])
+		}
+		if len(bs) > 0 {
+			last := bs[len(bs)-1]
+			h.broadcastCursor = store.BroadcastCursor{TxID: last.TxID, ID: last.ID}
+		}
+		if len(bs) < pageSize {
+			return
+		}
+	}
 }
 
 func (h *Hub) deliverBroadcast(b *store.Broadcast) {
