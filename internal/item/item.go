@@ -225,7 +225,8 @@ func (it *Items) inTx(ctx context.Context, fn func(tx pgx.Tx) ([]int64, error)) 
 	)
 	_, nested := it.db.(pgx.Tx)
 	if it.db == nil {
-		tx, err = it.svc.cfg.Pool.Begin(ctx)
+		// BEGIN rides with the transaction's first statement (pipetx.go).
+		tx, err = beginPipelined(ctx, it.svc.cfg.Pool)
 	} else {
 		tx, err = it.db.Begin(ctx)
 	}
