@@ -25,8 +25,8 @@ const pageSize = 500
 // cheap indexed query.
 const maxHorizonRetry = 16 * time.Millisecond
 
-// batchFanout is the number of frames one read must have produced for the
-// next read to wait for DispatchInterval.
+// batchFanout is the number of frames a read must have produced (with
+// several events found waiting) for the next reads to be spaced.
 const batchFanout = 256
 
 // listen keeps a LISTEN connection open outside the pool, reconnecting with
@@ -286,7 +286,7 @@ func (h *Hub) deliverBroadcast(b *store.Broadcast) {
 	h.mu.RUnlock()
 	for _, c := range clients {
 		if b.TargetUser != "" || b.TargetRole != "" {
-			acc := c.Accountability()
+			acc := c.acc.Load()
 			if b.TargetUser != "" && acc.User != b.TargetUser || b.TargetRole != "" && acc.Role != b.TargetRole {
 				continue
 			}

@@ -264,7 +264,6 @@ type Hub struct {
 
 	startOnce sync.Once
 	stopOnce  sync.Once
-	started   chan struct{} // closed once the cursors are set
 
 	// Owned by the follow goroutine.
 	eventCursor     store.EventCursor
@@ -291,7 +290,6 @@ func New(cfg *Config) (*Hub, error) {
 		kickCh:  make(chan struct{}, 1),
 		ctx:     ctx,
 		cancel:  cancel,
-		started: make(chan struct{}),
 	}
 	h.notifyID = c.InstanceID + "/" + uuid.NewString()
 	h.upgrader = websocket.Upgrader{
@@ -321,7 +319,6 @@ func (h *Hub) Start(ctx context.Context) error {
 		}
 		h.eventCursor = cur
 		h.broadcastCursor = store.BroadcastCursor{TxID: cur.TxID}
-		close(h.started)
 		h.wg.Add(4)
 		go h.listen()
 		go h.follow()
