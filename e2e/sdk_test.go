@@ -65,6 +65,18 @@ func TestDirectusSDK(t *testing.T) {
 	t.Logf("sdk.mjs:\n%s", output)
 	if err != nil {
 		t.Logf("hookd log:\n%s", logs.String())
+		rows, qerr := d.Pool.Query(context.Background(), `SELECT id, tx_id::text, name, item_key::text,
+			coalesce(data::text, ''), origin FROM hookd_event ORDER BY tx_id, id`)
+		if qerr == nil {
+			for rows.Next() {
+				var id int64
+				var tx, name, key, data, origin string
+				if rows.Scan(&id, &tx, &name, &key, &data, &origin) == nil {
+					t.Logf("event %d tx %s %s %s %s %s", id, tx, name, key, data, origin)
+				}
+			}
+			rows.Close()
+		}
 	}
 	require.NoError(t, err, "the SDK script failed")
 	require.Contains(t, string(output), " passed, 0 failed")
