@@ -18,7 +18,6 @@ import (
 
 	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/event"
-	"github.com/hookd/hookd/internal/store"
 )
 
 // ScheduleKind is the river_job.kind of schedule hook runs.
@@ -69,7 +68,7 @@ func Workers(cfg *Config) (*river.Workers, error) {
 		return nil, err
 	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &ActionWorker{cfg: c}); err != nil {
+	if err := river.AddWorkerSafely(workers, &ActionWorker{cfg: c, events: &eventLoader{pool: c.Pool}}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &ScheduleWorker{cfg: c}); err != nil {
@@ -102,7 +101,8 @@ func Queues(bus *event.Bus, maxWorkers int) map[string]river.QueueConfig {
 // ActionWorker runs durable action hooks.
 type ActionWorker struct {
 	river.WorkerDefaults[event.ActionArgs]
-	cfg *Config
+	cfg    *Config
+	events *eventLoader
 }
 
 // Timeout is the hook's Timeout option (0 = the client's JobTimeout).
@@ -152,7 +152,7 @@ func (w *ActionWorker) meta(ctx context.Context, args event.ActionArgs) (hooks.M
 		}
 		return meta, nil, nil
 	}
-	events, err := store.HookEventsByID(ctx, w.cfg.Pool, args.EventIDs)
+	events, err := w.events.load(ctx, args.EventIDs)
 	if err != nil {
 		return meta, nil, fmt.Errorf("loading events %v: %w", args.EventIDs, err)
 	}
