@@ -47,6 +47,11 @@ type client struct {
 	quit     chan struct{} // closed when the client starts closing
 	quitOnce sync.Once
 
+	// page and pageSubs are the dispatcher's: how many of this client's
+	// subscriptions have frames in the page being flushed.
+	page     uint64
+	pageSubs int
+
 	lastActive atomic.Int64 // unix nanos of the last non-auth message
 	limiter    rateLimiter
 

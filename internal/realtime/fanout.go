@@ -363,6 +363,7 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 			}
 		}
 		if len(t.subs) > 0 {
+			d.seq++
 			d.event(e, t)
 		}
 	}
@@ -425,21 +426,56 @@ func (d *dispatcher) classesOf(subs []*subscription, col *hooks.Collection) []*c
 }
 
 // flush hands each subscription its frames of the page at once: a socket
-// behind on a busy log gets them in one write.
+// behind on a busy log gets them in one write. A client with several
+// subscriptions in the page gets their frames merged in log order.
 func (d *dispatcher) flush() {
+	d.h.page++
+	page := d.h.page
 	for _, t := range d.targets {
 		for i, s := range t.subs {
-			if p := &t.pend[i]; len(p.frames) > 0 {
-				s.deliver(p.frames, p.txs)
+			if len(t.pend[i].frames) == 0 {
+				continue
+			}
+			if c := s.client; c.page != page {
+				c.page, c.pageSubs = page, 1
+			} else {
+				c.pageSubs++
 			}
 		}
 	}
+	var merged map[*client][]part
+	for _, t := range d.targets {
+		for i, s := range t.subs {
+			p := &t.pend[i]
+			switch {
+			case len(p.frames) == 0:
+			case s.client.pageSubs == 1:
+				s.deliver(p.frames, p.txs)
+			default:
+				if merged == nil {
+					merged = map[*client][]part{}
+				}
+				merged[s.client] = append(merged[s.client], part{s: s, p: p})
+			}
+		}
+	}
+	for c, parts := range merged {
+		c.deliverMerged(parts)
+	}
 }
 
-// pending are a subscription's frames of the page and their transactions.
+// pending are a subscription's frames of the page, their transactions and
+// their events' positions in the page.
 type pending struct {
 	frames [][]byte
 	txs    []uint64
+	seqs   []int
+}
+
+// part is one subscription's share of a client's frames in a page.
+type part struct {
+	s *subscription
+	p *pending
 }
 
 // send collects a frame.
@@ -447,6 +483,7 @@ func (d *dispatcher) send(p *pending, frame []byte, tx uint64) {
 	d.frames++
 	p.frames = append(p.frames, frame)
 	p.txs = append(p.txs, tx)
+	p.seqs = append(p.seqs, d.seq)
 }
 
 // frame is s's event frame for pre-encoded data, shared by every
@@ -483,9 +520,10 @@ type dispatcher struct {
 	lastKey encodedKey
 	last    *encoded
 	// frames counts the frames of the page; targets hold them per
-	// subscription.
+	// subscription; seq numbers the page's events.
 	frames  int
 	targets []*target
+	seq     int
 }
 
 // encoded is one event's data encoded for one kind of subscriber, and the

@@ -182,3 +182,33 @@ func TestForeignDatabaseTransactionDoesNotDelayEvents(t *testing.T) {
 	m := c.nextOf("subscription")
 	require.Equal(t, key, m["data"].([]any)[0].(map[string]any)["id"])
 }
+
+// Events reach a client in log order even when they land in the same read
+// and belong to different subscriptions of the client.
+func TestOrderAcrossSubscriptions(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	c := dialAuthed(t, e, "admin-token")
+	c.subscribe(map[string]any{"collection": "articles", "event": "create", "uid": "c"})
+	c.subscribe(map[string]any{"collection": "articles", "event": "delete", "uid": "d"})
+	ctx := context.Background()
+	var events []store.EventAppendParams
+	for i := range 20 {
+		action := "create"
+		if i%2 == 1 {
+			action = "delete"
+		}
+		events = append(events, store.EventAppendParams{Name: "items." + action, Scope: "items", Action: action,
+			Collection: "articles", ItemKey: i, Data: map[string]any{"id": i}, OldData: map[string]any{"id": i}})
+	}
+	tx, err := e.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = store.EventAppendTx(ctx, tx, events) // one transaction: one read
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	e.hub.Wake()
+	for i := range 20 {
+		m := c.nextOf("subscription")
+		require.Equal(t, []string{"c", "d"}[i%2], m["uid"], "frame %d: %v", i, m)
+	}
+}

@@ -268,8 +268,9 @@ type Hub struct {
 	// Owned by the follow goroutine.
 	eventCursor     store.EventCursor
 	broadcastCursor store.BroadcastCursor
-	lastFanout      int // frames the last read produced
-	lastEvents      int // events the last read took
+	lastFanout      int    // frames the last read produced
+	lastEvents      int    // events the last read took
+	page            uint64 // numbers dispatched pages (see dispatcher.flush)
 }
 
 var _ hooks.WebSocketService = (*Hub)(nil)

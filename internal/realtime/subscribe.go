@@ -81,6 +81,37 @@ func (s *subscription) deliver(frames [][]byte, txs []uint64) {
 	_ = s.client.enqueue(frames...)
 }
 
+// deliverMerged delivers one page's frames of several subscriptions of the
+// client in log order: held back for subscriptions still before their
+// init, merged into one enqueue for the others.
+func (c *client) deliverMerged(parts []part) {
+	type item struct {
+		seq   int
+		frame []byte
+	}
+	var ready []item
+	for _, pt := range parts {
+		pt.s.mu.Lock()
+		if !pt.s.ready {
+			pt.s.mu.Unlock()
+			pt.s.deliver(pt.p.frames, pt.p.txs)
+			continue
+		}
+		pt.s.mu.Unlock()
+		for i, f := range pt.p.frames {
+			ready = append(ready, item{seq: pt.p.seqs[i], frame: f})
+		}
+	}
+	slices.SortStableFunc(ready, func(a, b item) int { return a.seq - b.seq })
+	frames := make([][]byte, len(ready))
+	for i, it := range ready {
+		frames[i] = it.frame
+	}
+	if len(frames) > 0 {
+		_ = c.enqueue(frames...)
+	}
+}
+
 // markReady sends init, then the held events not already in it.
 func (s *subscription) markReady(init []byte) {
 	s.mu.Lock()
