@@ -1,12 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -63,7 +60,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			if err != nil {
 				return err
 			}
-			body, err := sysDecodeBody(r)
+			body, err := decodeBody(r)
 			if err != nil {
 				return err
 			}
@@ -92,7 +89,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			if err != nil {
 				return err
 			}
-			body, err := sysDecodeBody(r)
+			body, err := decodeBody(r)
 			if err != nil {
 				return err
 			}
@@ -111,7 +108,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			if err != nil {
 				return err
 			}
-			body, err := sysDecodeBody(r)
+			body, err := decodeBody(r)
 			if err != nil {
 				return err
 			}
@@ -141,7 +138,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			return nil
 		}))
 		r.Delete("/", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			body, err := sysDecodeBody(r)
+			body, err := decodeBody(r)
 			if err != nil {
 				return err
 			}
@@ -245,32 +242,6 @@ func projectItems(items []hooks.Item, fields []string) []hooks.Item {
 func writeData(w http.ResponseWriter, status int, data any) error {
 	writeJSON(w, status, map[string]any{"data": data})
 	return nil
-}
-
-// sysDecodeBody reads exactly one JSON value, numbers kept exact (item rules
-// may compare against big integers).
-func sysDecodeBody(r *http.Request) (any, error) {
-	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, err
-		}
-		return nil, hooks.InvalidPayload("The request body could not be read").WithCause(err)
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil, hooks.InvalidPayload("The request body is empty")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, hooks.InvalidPayload("Malformed JSON: " + err.Error())
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, hooks.InvalidPayload("Malformed JSON: trailing data after the value")
-	}
-	return v, nil
 }
 
 func sysObjects(list []any) ([]map[string]any, error) {

@@ -181,10 +181,16 @@ func EventsByIDs(ctx context.Context, q Querier, ids []int64) ([]*Event, error) 
 // events wait for the oldest running transaction to end (keep transactions
 // short). limit <= 0 means 1000.
 func EventsAfter(ctx context.Context, q Querier, cursor EventCursor, limit int) ([]*Event, error) {
+	return eventsAfter(ctx, q, "EventsAfter", cursor, limit)
+}
+
+// eventsAfter runs one of the cursor reads (EventsAfter,
+// RealtimeEventsAfter): they differ only in the horizon their SQL uses.
+func eventsAfter(ctx context.Context, q Querier, query string, cursor EventCursor, limit int) ([]*Event, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := q.Query(ctx, hsql.Query("EventsAfter"), cursor.TxID, cursor.ID, limit)
+	rows, err := q.Query(ctx, hsql.Query(query), cursor.TxID, cursor.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading events after %d/%d: %w", cursor.TxID, cursor.ID, Translate(err))
 	}

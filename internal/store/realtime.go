@@ -97,18 +97,7 @@ func BroadcastsAfter(ctx context.Context, q Querier, cursor BroadcastCursor, lim
 // every transaction of this database below the horizon had finished when
 // the page was read. limit <= 0 means 1000.
 func RealtimeEventsAfter(ctx context.Context, q Querier, cursor EventCursor, limit int) ([]*Event, error) {
-	if limit <= 0 {
-		limit = 1000
-	}
-	rows, err := q.Query(ctx, hsql.Query("RealtimeEventsAfter"), cursor.TxID, cursor.ID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("reading events after %d/%d: %w", cursor.TxID, cursor.ID, Translate(err))
-	}
-	events, err := collectEvents(rows)
-	if err != nil {
-		return nil, fmt.Errorf("reading events after %d/%d: %w", cursor.TxID, cursor.ID, err)
-	}
-	return events, nil
+	return eventsAfter(ctx, q, "RealtimeEventsAfter", cursor, limit)
 }
 
 // BroadcastPrune deletes broadcasts older than age; every instance has read
