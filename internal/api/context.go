@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/hookd/hookd/hooks"
 )
@@ -22,4 +23,16 @@ func AccountabilityFrom(ctx context.Context) *hooks.Accountability {
 		return acc
 	}
 	return &hooks.Accountability{}
+}
+
+// RequireAdmin lets only admin accountability through: others get 403
+// FORBIDDEN (for pages and tools mounted beside the API, like River UI).
+func RequireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !AccountabilityFrom(r.Context()).Admin {
+			WriteErrors(w, http.StatusForbidden, hooks.Forbidden())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

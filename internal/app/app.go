@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"riverqueue.com/riverui"
 
 	"github.com/hookd/hookd/db"
 	"github.com/hookd/hookd/hooks"
@@ -62,11 +63,14 @@ type App struct {
 	auth       *auth.Service
 	items      *item.Service
 	realtime   *realtime.Hub
-	api        *api.Server
-	httpServer *http.Server
-	listener   net.Listener
-	serveErr   chan error
-	stopOnce   sync.Once
+	riverUI    *riverui.Handler
+	// stopRiverUI ends the UI's background work (nil until started).
+	stopRiverUI context.CancelFunc
+	api         *api.Server
+	httpServer  *http.Server
+	listener    net.Listener
+	serveErr    chan error
+	stopOnce    sync.Once
 }
 
 // New connects, migrates (unless disabled) and builds every component. It
@@ -161,6 +165,10 @@ func New(ctx context.Context, c *Config) (_ *App, err error) {
 		return nil, fmt.Errorf("creating River client: %w", err)
 	}
 
+	if a.riverUI, err = a.newRiverUI(); err != nil {
+		return nil, err
+	}
+
 	authAPI, err := api.NewAuth(&api.AuthConfig{Service: a.auth, Logger: c.Logger,
 		RefreshCookieName: cfg.RefreshCookieName, SessionCookieName: cfg.SessionCookieName,
 		RefreshTokenTTL: cfg.RefreshTokenTTL, CookieSecure: strings.HasPrefix(cfg.PublicURL, "https://"),
@@ -185,6 +193,7 @@ func New(ctx context.Context, c *Config) (_ *App, err error) {
 			authAPI.Routes,
 			api.ItemsRoutes(a.items),
 			a.mountRealtime,
+			a.mountRiverUI,
 			hookRoutes(ctx, a.bus, "routes.custom.before"),
 			hookRoutes(ctx, a.bus, "routes.custom.after"),
 			hookRoutes(ctx, a.bus, "routes.after"),
@@ -321,6 +330,16 @@ func (a *App) Start(ctx context.Context) error {
 		a.schema.Stop()
 		return fmt.Errorf("starting River: %w", err)
 	}
+	if err := a.startRiverUI(ctx); err != nil {
+		ln.Close()
+		_ = a.river.Stop(ctx)
+		if a.realtime != nil {
+			a.realtime.Stop()
+		}
+		a.auth.Stop()
+		a.schema.Stop()
+		return err
+	}
 	go func() {
 		err := a.httpServer.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -363,6 +382,9 @@ func (a *App) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("draining HTTP: %w", err))
 				_ = a.httpServer.Close()
 			}
+		}
+		if a.stopRiverUI != nil {
+			a.stopRiverUI()
 		}
 		// Sockets are hijacked: Shutdown does not close them; the hub does.
 		if a.realtime != nil {

@@ -82,6 +82,10 @@ type Config struct {
 	LoginRateLimit  int
 	LoginRateWindow time.Duration
 
+	// RiverUIEnabled serves River's UI (jobs, queues, hook runs) at
+	// /river for admins. Env RIVER_UI_ENABLED, default true.
+	RiverUIEnabled bool
+
 	// Websockets configures the realtime endpoint.
 	Websockets Websockets
 
@@ -154,6 +158,7 @@ func Load(getenv Getenv) (*Config, error) {
 		SessionCookieName: r.str("SESSION_COOKIE_NAME", "directus_session_token"),
 		LoginRateLimit:    r.intRange("AUTH_LOGIN_RATE_LIMIT", 25, 0, 1<<31-1),
 		LoginRateWindow:   r.duration("AUTH_LOGIN_RATE_WINDOW", time.Minute),
+		RiverUIEnabled:    r.boolean("RIVER_UI_ENABLED", true),
 		Websockets: Websockets{
 			Enabled:           r.boolean("WEBSOCKETS_ENABLED", true),
 			RESTEnabled:       r.boolean("WEBSOCKETS_REST_ENABLED", true),
