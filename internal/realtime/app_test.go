@@ -279,3 +279,28 @@ func TestAppSeedExamples(t *testing.T) {
 	in.create(admin, "articles", map[string]any{"title": "for admins"})
 	require.Equal(t, "for admins", c1.nextOf("alert")["data"].(map[string]any)["title"])
 }
+
+// $NOW in a subscription filter is the time each event is matched, as a
+// Directus subscriber re-reads with the current time: a reminder that falls
+// due after the subscription was made still matches `due_at <= $NOW`.
+// (The wait is the point of the test: time has to pass.)
+func TestAppSubscriptionNowIsEvaluatedPerEvent(t *testing.T) {
+	t.Parallel()
+	d := testdb.New(t)
+	_, err := d.Pool.Exec(context.Background(), `CREATE TABLE reminders (id serial PRIMARY KEY, title text,
+		due_at timestamptz NOT NULL)`)
+	require.NoError(t, err)
+	in := startInstance(t, d, nil)
+	token := in.login(adminEmail, adminPassword)
+	c := in.dialWS(token)
+	subscribed := time.Now()
+	c.subscribe(map[string]any{"collection": "reminders", "uid": "due",
+		"query": map[string]any{"filter": `{"due_at":{"_lte":"$NOW"}}`}})
+
+	time.Sleep(1500 * time.Millisecond)
+	due := subscribed.Add(time.Second).UTC().Format(time.RFC3339Nano)
+	id := in.create(token, "reminders", map[string]any{"title": "now due", "due_at": due})
+	m := c.nextOf("subscription")
+	require.Equal(t, "create", m["event"])
+	require.Equal(t, id, m["data"].([]any)[0].(map[string]any)["id"])
+}

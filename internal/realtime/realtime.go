@@ -93,7 +93,8 @@ type ParseQueryFunc func(raw map[string]any) (*hooks.Query, error)
 type FilterVars struct {
 	User string
 	Role string
-	Now  time.Time
+	// Now fixes $NOW; zero means the time of each evaluation.
+	Now time.Time
 }
 
 // CompileFilterFunc compiles a Directus filter into a predicate on a row

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/store"
@@ -308,8 +307,10 @@ func requestedFields(fields []string) ([]string, bool) {
 	return slices.Compact(out), false
 }
 
+// filterVars leaves Now zero: $NOW is then the time each event is matched
+// (a subscription lives for hours; "due_at <= $NOW" must keep moving).
 func filterVars(acc *hooks.Accountability) *FilterVars {
-	v := &FilterVars{Now: time.Now()}
+	v := &FilterVars{}
 	if acc != nil {
 		v.User, v.Role = acc.User, acc.Role
 	}
