@@ -42,6 +42,18 @@ func (it *Items) ReadByQuery(ctx context.Context, q *hooks.Query) ([]hooks.Item,
 	return res.Items()
 }
 
+// ReadByQueryWithMeta is ReadByQuery that also returns the meta counts the
+// query asked for (nil when it asked for none): a realtime subscription's
+// init carries them, as Directus's does.
+func (it *Items) ReadByQueryWithMeta(ctx context.Context, q *hooks.Query) ([]hooks.Item, map[string]any, error) {
+	res, err := it.Read(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	items, err := res.Items()
+	return items, res.Meta, err
+}
+
 // ReadOne returns one item; a missing item and one the caller may not read
 // are both 403 FORBIDDEN, so neither reveals whether the key exists.
 func (it *Items) ReadOne(ctx context.Context, key any, q *hooks.Query) (hooks.Item, error) {

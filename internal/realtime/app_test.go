@@ -304,3 +304,24 @@ func TestAppSubscriptionNowIsEvaluatedPerEvent(t *testing.T) {
 	require.Equal(t, "create", m["event"])
 	require.Equal(t, id, m["data"].([]any)[0].(map[string]any)["id"])
 }
+
+// A subscription whose query asks for meta gets it in init, as Directus
+// answers (reference §4.7).
+func TestAppSubscriptionInitCarriesMeta(t *testing.T) {
+	t.Parallel()
+	d := appDB(t)
+	in := startInstance(t, d, nil)
+	token := in.login(adminEmail, adminPassword)
+	for _, status := range []string{"published", "published", "draft"} {
+		in.create(token, "articles", map[string]any{"title": status, "status": status})
+	}
+	c := in.dialWS(token)
+	init := c.subscribe(map[string]any{"collection": "articles", "uid": "m",
+		"query": map[string]any{"fields": "id", "filter": `{"status":{"_eq":"published"}}`, "meta": "total_count,filter_count"}})
+	require.Len(t, init["data"], 2)
+	require.Equal(t, map[string]any{"total_count": float64(3), "filter_count": float64(2)}, init["meta"])
+
+	// Without meta in the query, init has none.
+	init = c.subscribe(map[string]any{"collection": "articles", "uid": "n", "query": map[string]any{"fields": "id"}})
+	require.NotContains(t, init, "meta")
+}

@@ -222,29 +222,47 @@ func (c *client) handleSubscribe(ctx context.Context, msg map[string]any) {
 		s.markReady(frame(map[string]any{"type": "subscription", "event": "init"}, uid))
 		return
 	}
-	data, err := readInit(ctx, h, s, acc)
+	data, meta, err := readInit(ctx, h, s, acc)
 	if err != nil {
 		c.removeSubscriptions(s.uidKey)
 		h.removeSub(s)
 		fail(err)
 		return
 	}
-	s.markReady(frame(map[string]any{"type": "subscription", "event": "init", "data": data}, uid))
+	init := map[string]any{"type": "subscription", "event": "init", "data": data}
+	if meta != nil {
+		init["meta"] = meta
+	}
+	s.markReady(frame(init, uid))
 }
 
-func readInit(ctx context.Context, h *Hub, s *subscription, acc *hooks.Accountability) (any, error) {
+// MetaReader is implemented by item services that also answer a query's
+// meta counts (total_count, filter_count); init then carries `meta` when the
+// subscription's query asks for it.
+type MetaReader interface {
+	ReadByQueryWithMeta(ctx context.Context, q *hooks.Query) ([]hooks.Item, map[string]any, error)
+}
+
+func readInit(ctx context.Context, h *Hub, s *subscription, acc *hooks.Accountability) (any, map[string]any, error) {
 	svc, err := h.cfg.Items(ctx, s.collection, acc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if s.hasItem {
-		return svc.ReadOne(ctx, s.item, s.query)
+		item, err := svc.ReadOne(ctx, s.item, s.query)
+		return item, nil, err
 	}
-	items, err := svc.ReadByQuery(ctx, s.query)
+	var items []hooks.Item
+	var meta map[string]any
+	if mr, ok := svc.(MetaReader); ok && s.query != nil && len(s.query.Meta) > 0 {
+		items, meta, err = mr.ReadByQueryWithMeta(ctx, s.query)
+	} else {
+		items, err = svc.ReadByQuery(ctx, s.query)
+	}
 	if items == nil && err == nil {
 		items = []hooks.Item{}
 	}
-	return items, err
+	return items, meta, err
 }
 
 func (c *client) handleUnsubscribe(msg map[string]any) {
