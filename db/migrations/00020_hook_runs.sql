@@ -2,6 +2,9 @@
 -- schedules) joined to the hookd_event rows it covers. River owns
 -- river_job; this view only reads it, so retrying or cancelling still goes
 -- through River (`hookd jobs retry|cancel`, or River's own UPDATEs).
+-- `event` is the concrete name the hook was called with (e.g.
+-- articles.items.create); `event_name` is the hookd_event name of the run's
+-- events (items.create).
 
 -- +goose Up
 CREATE VIEW hookd_hook_runs AS
@@ -24,14 +27,16 @@ SELECT j.id                                                    AS job_id,
        j.scheduled_at,
        j.attempted_at,
        j.finalized_at,
-       j.attempted_by
+       j.attempted_by,
+       ev.event_name
 FROM river_job j
 CROSS JOIN LATERAL (
     SELECT COALESCE(array_agg(x::bigint), '{}') AS event_ids
     FROM jsonb_array_elements_text(COALESCE(j.args -> 'event_ids', '[]')) AS x
 ) ids
 LEFT JOIN LATERAL (
-    SELECT min(e.collection) AS collection, jsonb_agg(e.item_key ORDER BY e.id) AS item_keys
+    SELECT min(e.collection) AS collection, jsonb_agg(e.item_key ORDER BY e.id) AS item_keys,
+           min(e.name) AS event_name
     FROM hookd_event e
     WHERE e.id = ANY (ids.event_ids)
 ) ev ON true
