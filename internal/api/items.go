@@ -50,6 +50,25 @@ func (h *itemsHandler) service(r *http.Request) (*item.Items, error) {
 		&hooks.ServiceOptions{Accountability: AccountabilityFrom(r.Context())})
 }
 
+// writeInput is what every write starts from: the URL query (the fields to
+// answer with), the decoded body, and the caller's service for the
+// collection.
+func (h *itemsHandler) writeInput(r *http.Request) (*hooks.Query, any, *item.Items, error) {
+	q, err := query.ParseURL(r.URL.Query())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	body, err := decodeBody(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc, err := h.service(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return q, body, svc, nil
+}
+
 func (h *itemsHandler) list(w http.ResponseWriter, r *http.Request) error {
 	q, err := query.ParseURL(r.URL.Query())
 	if err != nil {
@@ -88,15 +107,7 @@ func (h *itemsHandler) readOne(w http.ResponseWriter, r *http.Request) error {
 // with the caller's permissions and the query's fields, and a caller who
 // may not read the result gets 204.
 func (h *itemsHandler) create(w http.ResponseWriter, r *http.Request) error {
-	q, err := query.ParseURL(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	body, err := decodeBody(r)
-	if err != nil {
-		return err
-	}
-	svc, err := h.service(r)
+	q, body, svc, err := h.writeInput(r)
 	if err != nil {
 		return err
 	}
@@ -126,21 +137,13 @@ func (h *itemsHandler) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *itemsHandler) updateOne(w http.ResponseWriter, r *http.Request) error {
-	q, err := query.ParseURL(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	body, err := decodeBody(r)
+	q, body, svc, err := h.writeInput(r)
 	if err != nil {
 		return err
 	}
 	data, ok := body.(map[string]any)
 	if !ok {
 		return hooks.InvalidPayload("Expected an object")
-	}
-	svc, err := h.service(r)
-	if err != nil {
-		return err
 	}
 	key, err := svc.UpdateOne(r.Context(), chi.URLParam(r, "id"), data)
 	if err != nil {
@@ -152,15 +155,7 @@ func (h *itemsHandler) updateOne(w http.ResponseWriter, r *http.Request) error {
 // updateMany is PATCH /items/{collection} with {keys, data}, {query, data}
 // or an array of partial items that carry their keys.
 func (h *itemsHandler) updateMany(w http.ResponseWriter, r *http.Request) error {
-	q, err := query.ParseURL(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	body, err := decodeBody(r)
-	if err != nil {
-		return err
-	}
-	svc, err := h.service(r)
+	q, body, svc, err := h.writeInput(r)
 	if err != nil {
 		return err
 	}
