@@ -56,11 +56,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			return writeData(w, http.StatusOK, projectItem(item, fields))
 		}))
 		r.Post("/", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			_, fields, err := a.sysQuery(r, res)
-			if err != nil {
-				return err
-			}
-			body, err := decodeBody(r)
+			fields, body, err := a.sysWriteInput(r, res)
 			if err != nil {
 				return err
 			}
@@ -85,11 +81,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			return hooks.InvalidPayload("The body must be an object or an array of objects")
 		}))
 		r.Patch("/{key}", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			_, fields, err := a.sysQuery(r, res)
-			if err != nil {
-				return err
-			}
-			body, err := decodeBody(r)
+			fields, body, err := a.sysWriteInput(r, res)
 			if err != nil {
 				return err
 			}
@@ -104,11 +96,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			return writeData(w, http.StatusOK, projectItem(items[0], fields))
 		}))
 		r.Patch("/", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			_, fields, err := a.sysQuery(r, res)
-			if err != nil {
-				return err
-			}
-			body, err := decodeBody(r)
+			fields, body, err := a.sysWriteInput(r, res)
 			if err != nil {
 				return err
 			}
@@ -164,6 +152,20 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 var sysUnsupported = []string{"filter", "sort", "search", "meta", "aggregate", "groupBy", "deep", "alias"}
 
 // sysQuery reads limit, offset, page and fields.
+// sysWriteInput is what every system-resource write starts from: the
+// fields to answer with and the decoded body.
+func (a *Auth) sysWriteInput(r *http.Request, res *sysResource) ([]string, any, error) {
+	_, fields, err := a.sysQuery(r, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := decodeBody(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fields, body, nil
+}
+
 func (a *Auth) sysQuery(r *http.Request, res *sysResource) (*auth.ListParams, []string, error) {
 	q := r.URL.Query()
 	for _, p := range sysUnsupported {

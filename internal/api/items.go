@@ -256,20 +256,18 @@ func (h *itemsHandler) deleteMany(w http.ResponseWriter, r *http.Request) error 
 // readBackOne answers a write with the item as the caller may read it, or
 // 204 when the caller may not read it (Directus).
 func readBackOne(w http.ResponseWriter, r *http.Request, svc *item.Items, key any, q *hooks.Query) error {
-	it, err := svc.ReadOne(r.Context(), key, q)
-	if isForbidden(err) {
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, dataBody{Data: it})
-	return nil
+	return readBack(w, func() (any, error) { return svc.ReadOne(r.Context(), key, q) })
 }
 
+// readBackMany is readBackOne for several written items.
 func readBackMany(w http.ResponseWriter, r *http.Request, svc *item.Items, keys []any, q *hooks.Query) error {
-	items, err := svc.ReadMany(r.Context(), keys, q)
+	return readBack(w, func() (any, error) { return svc.ReadMany(r.Context(), keys, q) })
+}
+
+// readBack writes what read returns as {"data":…}, or 204 when read is
+// forbidden: the one place that rule lives.
+func readBack(w http.ResponseWriter, read func() (any, error)) error {
+	data, err := read()
 	if isForbidden(err) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -277,7 +275,7 @@ func readBackMany(w http.ResponseWriter, r *http.Request, svc *item.Items, keys 
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, dataBody{Data: items})
+	WriteJSON(w, http.StatusOK, dataBody{Data: data})
 	return nil
 }
 
