@@ -134,11 +134,7 @@ func (s *Service) RoleUpdateMany(ctx context.Context, acc *hooks.Accountability,
 	}
 	var out []hooks.Item
 	err = s.inEventTx(ctx, func(tx pgx.Tx) error {
-		guard, err := lockAdmins(ctx, tx)
-		if err != nil {
-			return err
-		}
-		changes, err := s.writeTx(ctx, tx, &write{scope: "roles", action: "update", collection: "directus_roles",
+		changes, err := s.writeKeepingAdminTx(ctx, tx, &write{scope: "roles", action: "update", collection: "directus_roles",
 			acc: acc, payload: payload, keys: anyKeys(ids),
 			apply: func(payload any) ([]change, error) {
 				p, _, err := rolePatch(payload, false)
@@ -153,7 +149,7 @@ func (s *Service) RoleUpdateMany(ctx context.Context, acc *hooks.Accountability,
 			return err
 		}
 		out = dataOf(changes)
-		return guard.check(ctx, tx)
+		return nil
 	})
 	return out, err
 }
@@ -170,17 +166,10 @@ func (s *Service) RoleDeleteMany(ctx context.Context, acc *hooks.Accountability,
 	}
 	// Deleting a role cascades to its permissions.
 	return s.permissionWrite(ctx, func(tx pgx.Tx) error {
-		guard, err := lockAdmins(ctx, tx)
-		if err != nil {
-			return err
-		}
-		_, err = s.writeTx(ctx, tx, &write{scope: "roles", action: "delete", collection: "directus_roles",
+		_, err := s.writeKeepingAdminTx(ctx, tx, &write{scope: "roles", action: "delete", collection: "directus_roles",
 			acc: acc, payload: anyKeys(ids), keys: anyKeys(ids),
 			apply: func(any) ([]change, error) { return roleResource.deleteChanges(ctx, tx, ids) }})
-		if err != nil {
-			return err
-		}
-		return guard.check(ctx, tx)
+		return err
 	})
 }
 

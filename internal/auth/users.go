@@ -176,6 +176,21 @@ func (g *adminGuard) check(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// writeKeepingAdminTx is writeTx for the writes that can remove an admin
+// (updates and deletes of users and roles): it takes the admin guard first
+// and refuses the result if no active admin remains.
+func (s *Service) writeKeepingAdminTx(ctx context.Context, tx pgx.Tx, w *write) ([]change, error) {
+	guard, err := lockAdmins(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := s.writeTx(ctx, tx, w)
+	if err != nil {
+		return nil, err
+	}
+	return changes, guard.check(ctx, tx)
+}
+
 // UserCreateMany creates users (one filter and one action per user).
 func (s *Service) UserCreateMany(ctx context.Context, acc *hooks.Accountability, payloads []map[string]any) ([]hooks.Item, error) {
 	if err := requireAdmin(acc); err != nil {
@@ -247,11 +262,7 @@ func (s *Service) UserUpdateMany(ctx context.Context, acc *hooks.Accountability,
 	}
 	var out []hooks.Item
 	err = s.inEventTx(ctx, func(tx pgx.Tx) error {
-		guard, err := lockAdmins(ctx, tx)
-		if err != nil {
-			return err
-		}
-		changes, err := s.writeTx(ctx, tx, &write{scope: "users", action: "update", collection: "directus_users",
+		changes, err := s.writeKeepingAdminTx(ctx, tx, &write{scope: "users", action: "update", collection: "directus_users",
 			acc: acc, payload: payload, keys: anyKeys(ids), public: publicUserPayload,
 			apply: func(payload any) ([]change, error) {
 				p, _, err := s.userPatch(payload, false)
@@ -278,7 +289,7 @@ func (s *Service) UserUpdateMany(ctx context.Context, acc *hooks.Accountability,
 			return err
 		}
 		out = dataOf(changes)
-		return guard.check(ctx, tx)
+		return nil
 	})
 	return out, err
 }
@@ -302,17 +313,10 @@ func (s *Service) UserDeleteMany(ctx context.Context, acc *hooks.Accountability,
 		return err
 	}
 	return s.inEventTx(ctx, func(tx pgx.Tx) error {
-		guard, err := lockAdmins(ctx, tx)
-		if err != nil {
-			return err
-		}
-		_, err = s.writeTx(ctx, tx, &write{scope: "users", action: "delete", collection: "directus_users",
+		_, err := s.writeKeepingAdminTx(ctx, tx, &write{scope: "users", action: "delete", collection: "directus_users",
 			acc: acc, payload: anyKeys(ids), keys: anyKeys(ids),
 			apply: func(any) ([]change, error) { return userResource.deleteChanges(ctx, tx, ids) }})
-		if err != nil {
-			return err
-		}
-		return guard.check(ctx, tx)
+		return err
 	})
 }
 
