@@ -27,8 +27,11 @@ import (
 const (
 	// maxInFlight is how many statements of one shape may run at once: up
 	// to that many concurrent creates go out unbatched, with no added
-	// latency; beyond it they coalesce.
-	maxInFlight = 4
+	// latency; beyond it they coalesce. Two, not more: every statement is
+	// a commit and a WAL flush, and with 8 clients on 2 cores two in flight
+	// (the rest leaving together) ran POST at 0.37 of pgbench against 0.27
+	// with four (BENCHMARKS.md).
+	maxInFlight = 2
 	// maxBatchParams bounds a statement's placeholders (Postgres allows
 	// 65535).
 	maxBatchParams = 30000
