@@ -112,3 +112,49 @@ func BenchmarkPermission(b *testing.B) {
 	require.Eventually(b, svc.perms.isListening, 10*time.Second, 10*time.Millisecond)
 	b.Run("cached", read)
 }
+
+// A verified access token is remembered, but only under its exact text: a
+// tampered copy is verified (and refused) on its own, a remembered token
+// still expires, and the cache stays bounded.
+func TestVerifiedTokenCache(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	s := &Service{secret: []byte("s"), now: func() time.Time { return now }}
+	token, exp, err := s.signClaims(map[string]any{"id": "u1", "role": "r1", "admin_access": true}, now, time.Minute)
+	require.NoError(t, err)
+
+	c, ours, err := s.verifyAccessToken(token)
+	require.NoError(t, err)
+	require.True(t, ours)
+	require.Equal(t, "u1", c.ID)
+	require.Same(t, c, s.verified.get(token))
+	again, _, err := s.verifyAccessToken(token)
+	require.NoError(t, err)
+	require.Same(t, c, again)
+
+	tampered := token[:len(token)-2] + "AA"
+	if tampered == token {
+		tampered = token[:len(token)-2] + "BB"
+	}
+	_, ours, err = s.verifyAccessToken(tampered)
+	require.True(t, ours)
+	he, ok := hooks.AsError(err)
+	require.True(t, ok)
+	require.Equal(t, "INVALID_TOKEN", he.Code)
+	require.Nil(t, s.verified.get(tampered))
+
+	_, ours, err = s.verifyAccessToken("a-static-token")
+	require.False(t, ours)
+	require.NoError(t, err)
+
+	now = exp
+	_, _, err = s.verifyAccessToken(token)
+	he, ok = hooks.AsError(err)
+	require.True(t, ok)
+	require.Equal(t, "TOKEN_EXPIRED", he.Code)
+
+	for i := range verifiedTokenCacheSize + 10 {
+		s.verified.put(fmt.Sprint(i), c)
+	}
+	require.Len(t, s.verified.m, verifiedTokenCacheSize)
+}

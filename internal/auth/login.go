@@ -242,10 +242,10 @@ func (s *Service) RefreshSession(ctx context.Context, sessionToken string, meta 
 
 // sessionHash verifies a session token and returns its session's key.
 func (s *Service) sessionHash(sessionToken string) ([]byte, error) {
-	if !looksLikeOurJWT(sessionToken) {
+	claims, ours, err := s.verifyAccessToken(sessionToken)
+	if !ours {
 		return nil, hooks.InvalidCredentials()
 	}
-	claims, err := s.parseAccessToken(sessionToken)
 	if err != nil {
 		return nil, err
 	}
@@ -326,8 +326,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (*hooks.A
 	if token == "" {
 		return nil, nil, ErrInvalidToken()
 	}
-	if looksLikeOurJWT(token) {
-		claims, err := s.parseAccessToken(token)
+	if claims, ours, err := s.verifyAccessToken(token); ours {
 		if err != nil {
 			return nil, nil, err
 		}

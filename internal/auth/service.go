@@ -93,6 +93,7 @@ type Service struct {
 	dummyHash string
 	now       func() time.Time
 	perms     *permCache
+	verified  verifiedTokens
 
 	mu     sync.Mutex
 	cancel context.CancelFunc

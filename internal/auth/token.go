@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -74,6 +75,61 @@ type tokenClaims struct {
 	// login; empty for plain access tokens.
 	Session   string
 	ExpiresAt time.Time
+}
+
+// verifyAccessToken returns the claims of one of our access tokens, or
+// ok=false when token does not claim to be ours (it may be a static token).
+// A verified token is remembered: its claims cannot change, so a token sent
+// again (every request of a client) skips the base64, JSON and HMAC work and
+// only has its expiry checked.
+func (s *Service) verifyAccessToken(token string) (claims *tokenClaims, ours bool, err error) {
+	if c := s.verified.get(token); c != nil {
+		if !s.now().Before(c.ExpiresAt) {
+			return nil, true, ErrTokenExpired()
+		}
+		return c, true, nil
+	}
+	if !looksLikeOurJWT(token) {
+		return nil, false, nil
+	}
+	if claims, err = s.parseAccessToken(token); err != nil {
+		return nil, true, err
+	}
+	s.verified.put(token, claims)
+	return claims, true, nil
+}
+
+// verifiedTokenCacheSize bounds the verified-token cache (a few hundred
+// bytes each): enough for every active client of an instance; beyond it
+// arbitrary entries make room, costing those clients one verification.
+const verifiedTokenCacheSize = 8192
+
+// verifiedTokens maps a token's exact text to its verified claims (shared,
+// never modified). The zero value is ready.
+type verifiedTokens struct {
+	mu sync.RWMutex
+	m  map[string]*tokenClaims
+}
+
+func (v *verifiedTokens) get(token string) *tokenClaims {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.m[token]
+}
+
+func (v *verifiedTokens) put(token string, c *tokenClaims) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[string]*tokenClaims{}
+	}
+	if len(v.m) >= verifiedTokenCacheSize {
+		for k := range v.m { // map order is random: an arbitrary victim
+			delete(v.m, k)
+			break
+		}
+	}
+	v.m[token] = c
 }
 
 // looksLikeOurJWT reports whether token is a JWT that claims to be issued
