@@ -135,6 +135,8 @@ func serve(ctx context.Context, args []string, getenv config.Getenv, stderr io.W
 		return err
 	}
 	logger := cfg.NewLogger(stderr)
+	gcPercent := app.TuneRuntime(getenv)
+	logger.Debug("runtime tuned", slog.Int("gc_percent", gcPercent))
 	if cfg.SecretGenerated {
 		logger.Warn("SECRET is not set: using a random one; tokens will not survive a restart or work across instances")
 	}

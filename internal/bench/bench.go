@@ -250,6 +250,8 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The instances run with the runtime settings `hookd serve` uses.
+	app.TuneRuntime(os.LookupEnv)
 	seconds := int(math.Ceil(c.Phase.Seconds()))
 	c.Phase = time.Duration(seconds) * time.Second
 
