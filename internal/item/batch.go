@@ -14,18 +14,30 @@ import (
 	"github.com/hookd/hookd/internal/store"
 )
 
-// Group commit for creates nobody hooks. Such a create is one statement
-// (the row and its event), so concurrent creates of the same shape (same
-// collection, same columns) can share a statement: up to maxInFlight
-// statements of a shape run at once, a create arriving while all are busy
-// queues, and when a statement ends the whole queue leaves as the next one,
-// led by the first create in it. Alone, a create goes out at once; under
-// load, N creates cost one statement and one commit instead of N. A shared
-// statement that fails (one bad row fails them all) is replayed one create
-// at a time, so each request gets its own result or error.
+// Group commit for single creates. A create with nothing to check after
+// the write (no item rule or validation) whose filters, if any, did not use
+// their transaction (write.go's createOne) is its row and its event — one
+// statement — plus, when action hooks watch the collection, one River job
+// per (event, hook). Concurrent creates of the same shape (same collection,
+// same columns) share that work: up to maxInFlight batches of a shape run
+// at once, a create arriving while all are busy queues, and when a batch
+// ends the whole queue leaves as the next one, led by the first create in
+// it. Alone, a create goes out at once; under load, N creates cost one
+// statement and one commit instead of N.
+//
+// A batch nobody's actions watch is the one multi-row INSERT … RETURNING
+// that also appends the events, outside any transaction. A watched batch
+// is a transaction: that statement, one River InsertManyTx with every
+// create's jobs (each create's own: its key, its filtered payload, its
+// event), COMMIT — so the jobs exist if and only if their rows committed.
+// A batch that fails (one bad row fails them all, or the commit fails) is
+// replayed one create at a time, each in its own transaction for a watched
+// batch, so each request gets its own result or error and nothing
+// half-written remains. The replay never runs filters again: they ran once,
+// before the create joined.
 
 const (
-	// maxInFlight is how many statements of one shape may run at once: up
+	// maxInFlight is how many batches of one shape may run at once: up
 	// to that many concurrent creates go out unbatched, with no added
 	// latency; beyond it they coalesce. Two, not more: every statement is
 	// a commit and a WAL flush, and with 8 clients on 2 cores two in flight
@@ -41,6 +53,9 @@ const (
 type batcher struct {
 	mu     sync.Mutex
 	shapes map[string]*shapeQueue
+	// queued, when set (tests), is called each time a create queues
+	// behind the batches in flight.
+	queued func()
 }
 
 type shapeQueue struct {
@@ -88,6 +103,9 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	} else {
 		q.waiting = append(q.waiting, p)
 		b.mu.Unlock()
+		if b.queued != nil {
+			b.queued()
+		}
 		// Not abandoned on ctx: this create may be handed a batch to lead,
 		// and the wait is bounded by one statement.
 		out := <-p.done
@@ -129,9 +147,9 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	return own.res, own.err
 }
 
-// runBatch inserts the batch's creates in one statement; when that fails
-// and there was more than one, each is replayed alone. A panic becomes every
-// create's error: the creates waiting on this leader must always hear back.
+// runBatch writes the batch's creates together; when that fails and there
+// was more than one, each is replayed alone. A panic becomes every create's
+// error: the creates waiting on this leader must always hear back.
 func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCreate) (results []*created, errs []error) {
 	results = make([]*created, len(batch))
 	errs = make([]error, len(batch))
@@ -142,7 +160,7 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 			}
 		}
 	}()
-	res, err := it.insertMany(ctx, cols, batch)
+	res, err := it.writeBatch(ctx, cols, batch)
 	if err == nil {
 		copy(results, res)
 		return results, errs
@@ -151,42 +169,69 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 		errs[0] = err
 		return results, errs
 	}
-	it.svc.cfg.Logger.DebugContext(ctx, "shared create statement failed; replaying its creates one by one",
+	it.svc.cfg.Logger.DebugContext(ctx, "shared create batch failed; replaying its creates one by one",
 		slog.String("collection", it.coll.Name), slog.Int("creates", len(batch)), slog.Any("error", err))
 	for i := range batch {
 		var one []*created
-		if one, errs[i] = it.insertMany(ctx, cols, batch[i:i+1]); errs[i] == nil {
+		if one, errs[i] = it.writeBatch(ctx, cols, batch[i:i+1]); errs[i] == nil {
 			results[i] = one[0]
 		}
 	}
 	return results, errs
 }
 
-// insertMany is one INSERT … VALUES (…), (…) with an event per row.
-func (it *Items) insertMany(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, error) {
+// writeBatch writes the creates in one statement with their events and,
+// when action hooks watch the collection, enqueues all their jobs in the
+// same transaction.
+func (it *Items) writeBatch(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, error) {
+	names := it.eventNames("create")
+	if !it.hooked(kindAction, names) {
+		out, ids, err := it.insertMany(ctx, it.svc.cfg.Pool, cols, batch)
+		if err != nil {
+			return nil, err
+		}
+		if it.svc.cfg.Committed != nil {
+			it.svc.cfg.Committed(ctx, it.coll.Name, ids)
+		}
+		return out, nil
+	}
+	var out []*created
+	err := it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+		var err error
+		if out, _, err = it.insertMany(ctx, tx, cols, batch); err != nil {
+			return nil, err
+		}
+		return it.enqueueCreated(ctx, tx, names, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// insertMany is one INSERT … VALUES (…), (…) with an event per row; it
+// returns the creates and their event ids.
+func (it *Items) insertMany(ctx context.Context, q store.Querier, cols []string, batch []*pendingCreate) ([]*created, []int64, error) {
 	args := make([]any, 0, len(cols)*len(batch))
 	rows := make([]store.ItemInsertRow, len(batch))
 	for i, p := range batch {
 		args = append(args, p.vals...)
 		rows[i] = store.ItemInsertRow{Payload: p.payload, Accountability: p.acc}
 	}
-	written, ids, err := store.ItemInsertWithEventsTx(ctx, it.svc.cfg.Pool, it.insertManySQL(cols, len(batch)), args,
+	written, ids, err := store.ItemInsertWithEventsTx(ctx, q, it.insertManySQL(cols, len(batch)), args,
 		it.eventFor("create", nil), rows)
 	if err != nil {
-		return nil, fmt.Errorf("creating %d item(s) in %s: %w", len(batch), it.coll.Name, err)
+		return nil, nil, fmt.Errorf("creating %d item(s) in %s: %w", len(batch), it.coll.Name, err)
 	}
 	out := make([]*created, len(batch))
 	for i, row := range written {
 		key, err := keyFromJSON(it.pk(), row.Key)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[i] = &created{key: key, payload: batch[i].payload, image: row.New, eventID: ids[i]}
 	}
-	if it.svc.cfg.Committed != nil {
-		it.svc.cfg.Committed(ctx, it.coll.Name, ids)
-	}
-	return out, nil
+	return out, ids, nil
 }
 
 // insertManySQL is INSERT … VALUES with n tuples of cols, returning the key

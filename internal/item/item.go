@@ -7,7 +7,11 @@
 // for update/delete), one hookd_event row per affected item, one River job
 // per matching durable action hook, and the commit. A filter error, a
 // permission violation or a database error rolls all of it back, so an item,
-// its events and its action jobs exist together or not at all.
+// its events and its action jobs exist together or not at all. Concurrent
+// single creates share that work when they can (batch.go): those whose
+// filters did not use the transaction leave in batches, one statement for
+// the rows and their events and, when action hooks watch them, one
+// transaction with all their jobs.
 //
 // Reads run the items.query filter on the query, compile it (with the
 // caller's item rule ANDed in and unreadable fields removed), run the
@@ -50,9 +54,10 @@ type HookRunner interface {
 // HookPresence is optionally implemented by a HookRunner. HasHooks reports
 // whether any hook of kind ("filter" or "action") would run for one of
 // names on collection. When none would, the service skips what exists only
-// for hooks: a create nobody hooks is one statement (the insert and its
-// event, atomic on their own) instead of a transaction of several round
-// trips, and a created item is answered from the insert's row image
+// for hooks: a create no action hook watches is one statement (the insert
+// and its event, atomic on their own) instead of a transaction of several
+// round trips, one no filter watches needs no connection for its filters,
+// and a created item is answered from the insert's row image
 // instead of a second read. Without it the service assumes hooks may run.
 type HookPresence interface {
 	HasHooks(kind string, names []string, collection string) bool
@@ -233,6 +238,12 @@ func (it *Items) inTx(ctx context.Context, fn func(tx pgx.Tx) ([]int64, error)) 
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", store.Translate(err))
 	}
+	return it.runTx(ctx, tx, nested, fn)
+}
+
+// runTx runs fn in tx, begun by inTx (nested: a savepoint in the caller's
+// transaction), and commits it when fn succeeds; else tx is rolled back.
+func (it *Items) runTx(ctx context.Context, tx pgx.Tx, nested bool, fn func(tx pgx.Tx) ([]int64, error)) error {
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 	eventIDs, err := fn(tx)
 	if err != nil {

@@ -28,6 +28,9 @@ type pipelinedTx struct {
 	// tx is the transaction once BEGIN has been sent; nil before.
 	tx     pgx.Tx
 	closed bool
+	// used is set when the connection was used without the transaction
+	// (Prepare or Conn before BEGIN).
+	used bool
 }
 
 var _ pgx.Tx = (*pipelinedTx)(nil)
@@ -55,6 +58,13 @@ func (t *pipelinedTx) pending(args []any) bool {
 		}
 	}
 	return true
+}
+
+// untouched reports whether nothing was asked of the transaction yet: no
+// statement sent (so no BEGIN), nothing prepared, the connection never
+// handed out, not committed or rolled back.
+func (t *pipelinedTx) untouched() bool {
+	return t.tx == nil && !t.closed && !t.used
 }
 
 // begun returns the transaction, beginning it alone if no statement has
@@ -180,6 +190,7 @@ func (t *pipelinedTx) Prepare(ctx context.Context, name, sql string) (*pgconn.St
 	if t.closed {
 		return nil, pgx.ErrTxClosed
 	}
+	t.used = true
 	return t.conn.Conn().Prepare(ctx, name, sql)
 }
 
@@ -190,6 +201,7 @@ func (t *pipelinedTx) Conn() *pgx.Conn {
 	if t.conn == nil {
 		return nil
 	}
+	t.used = true
 	return t.conn.Conn()
 }
 

@@ -102,17 +102,11 @@ func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.R
 		return nil, nil, err
 	}
 	names := it.eventNames("create")
-	// Nobody hooks this create and nothing needs checking after the write:
-	// the insert and its event are one statement, atomic on its own, so
-	// the transaction's extra round trips buy nothing, and concurrent
-	// creates of the same shape can share that statement (batch.go).
-	if it.db == nil && len(data) == 1 && a.rule() == nil && a.validation() == nil &&
-		!it.hooked(kindFilter, names) && !it.hooked(kindAction, names) {
-		payload, cols, vals, err := it.checkCreate(a, data[0])
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := it.createShort(ctx, cols, vals, payload)
+	// One create with nothing to check after the write: its filters (if
+	// any) run first, and unless they used their transaction the create
+	// joins the group commit (batch.go).
+	if it.db == nil && len(data) == 1 && a.rule() == nil && a.validation() == nil {
+		c, err := it.createOne(ctx, a, names, data[0])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -132,24 +126,85 @@ func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.R
 			keys = append(keys, c.key)
 			images = append(images, c.image)
 		}
-		if err := it.checkWritten(ctx, tx, a, a.rule(), keys); err != nil {
-			return nil, err
-		}
-		ids := make([]int64, len(created))
-		metas := make([]hooks.Meta, len(created))
-		for i, c := range created {
-			ids[i] = c.eventID
-			metas[i] = hooks.Meta{Collection: it.coll.Name, Key: c.key, Payload: c.payload, EventIDs: []int64{c.eventID}}
-		}
-		if err := it.enqueueMany(ctx, tx, names, metas); err != nil {
-			return nil, err
-		}
-		return ids, nil
+		return it.finishCreates(ctx, tx, a, names, created)
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return keys, images, nil
+}
+
+// createOne is a single create whose caller's permission has no item rule
+// or validation, on the service's own transactions. Its filters run in a
+// pipelined transaction whose BEGIN waits for a first statement. When they
+// used it (a write, a read, a nested service call), the create finishes in
+// that transaction, so what they wrote shares its fate. When they did not,
+// nothing was sent: the connection goes back and the create, filtered,
+// joins the group commit (batch.go), which writes it in one statement with
+// others of its shape, their events and, when action hooks watch the
+// collection, all their jobs in the same transaction. Filters run once
+// either way: a shared statement that fails is replayed without them.
+func (it *Items) createOne(ctx context.Context, a *access, names []string, item hooks.Item) (*created, error) {
+	payload := item
+	if it.hooked(kindFilter, names) {
+		tx, err := beginPipelined(ctx, it.svc.cfg.Pool)
+		if err != nil {
+			return nil, fmt.Errorf("beginning transaction: %w", store.Translate(err))
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op once committed or released
+		if payload, err = it.filter(ctx, tx, names, item, hooks.Meta{Collection: it.coll.Name}); err != nil {
+			return nil, err
+		}
+		if !tx.untouched() {
+			var c *created
+			err := it.runTx(ctx, tx, false, func(tx pgx.Tx) ([]int64, error) {
+				var err error
+				if c, err = it.insertItem(ctx, tx, a, payload); err != nil {
+					return nil, err
+				}
+				return it.finishCreates(ctx, tx, a, names, []*created{c})
+			})
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		_ = tx.Rollback(ctx) // nothing was sent: gives the connection back
+	}
+	payload, cols, vals, err := it.checkCreate(a, payload)
+	if err != nil {
+		return nil, err
+	}
+	return it.createShort(ctx, cols, vals, payload)
+}
+
+// finishCreates checks the created rows and enqueues their actions in tx;
+// it returns their event ids.
+func (it *Items) finishCreates(ctx context.Context, tx pgx.Tx, a *access, names []string, created []*created) ([]int64, error) {
+	keys := make([]any, len(created))
+	for i, c := range created {
+		keys[i] = c.key
+	}
+	if err := it.checkWritten(ctx, tx, a, a.rule(), keys); err != nil {
+		return nil, err
+	}
+	return it.enqueueCreated(ctx, tx, names, created)
+}
+
+// enqueueCreated enqueues the actions of each created item in tx (one meta
+// per item: its key, its payload after filters and presets, its event) and
+// returns their event ids.
+func (it *Items) enqueueCreated(ctx context.Context, tx pgx.Tx, names []string, created []*created) ([]int64, error) {
+	ids := make([]int64, len(created))
+	metas := make([]hooks.Meta, len(created))
+	for i, c := range created {
+		ids[i] = c.eventID
+		metas[i] = hooks.Meta{Collection: it.coll.Name, Key: c.key, Payload: c.payload, EventIDs: []int64{c.eventID}}
+	}
+	if err := it.enqueueMany(ctx, tx, names, metas); err != nil {
+		return nil, err
+	}
+	return ids, nil
 }
 
 // checkCreate checks a create's payload against the collection and the
@@ -187,6 +242,11 @@ func (it *Items) createItem(ctx context.Context, tx pgx.Tx, a *access, names []s
 	if err != nil {
 		return nil, err
 	}
+	return it.insertItem(ctx, tx, a, payload)
+}
+
+// insertItem checks and inserts one filtered item with its event in tx.
+func (it *Items) insertItem(ctx context.Context, tx pgx.Tx, a *access, payload hooks.Item) (*created, error) {
 	payload, cols, vals, err := it.checkCreate(a, payload)
 	if err != nil {
 		return nil, err
