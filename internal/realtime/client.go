@@ -36,13 +36,14 @@ type client struct {
 	// The send queue: frames waiting for the flusher. A slice rather than a
 	// channel, so an idle socket holds no buffer while a burst (a bulk
 	// write's events) may queue up to the configured bounds.
-	qmu      sync.Mutex
-	queue    [][]byte
-	queued   int64  // bytes in queue
-	writing  bool   // a flusher is running
-	closing  bool   // a close frame is queued or the socket is dropped: no more frames
-	closeMsg []byte // the close frame, written after the queue
-	readDone bool   // the read pump has ended: the flusher closes the socket
+	qmu          sync.Mutex
+	queue        []outgoing
+	queued       int64  // bytes in queue
+	queuedFrames int    // frames in queue
+	writing      bool   // a flusher is running
+	closing      bool   // a close frame is queued or the socket is dropped: no more frames
+	closeMsg     []byte // the close frame, written after the queue
+	readDone     bool   // the read pump has ended: the flusher closes the socket
 
 	quit     chan struct{} // closed when the client starts closing
 	quitOnce sync.Once
@@ -125,33 +126,67 @@ func encodeMessage(message any) ([]byte, error) {
 	return b, nil
 }
 
-// enqueue queues frames, in order, for the flusher.
+// outgoing is one entry of a send queue: a text message's payload, or
+// (framed > 0) that many frames already framed into one buffer that may be
+// shared with other clients' queues and is never modified.
+type outgoing struct {
+	b      []byte
+	framed int
+}
+
+// enqueue queues text messages, in order, for the flusher.
 func (c *client) enqueue(frames ...[]byte) error {
-	cfg := c.hub.cfg
 	size := int64(0)
 	for _, b := range frames {
 		size += int64(len(b))
 	}
 	c.qmu.Lock()
-	if c.closing {
-		c.qmu.Unlock()
+	if !c.admitLocked(len(frames), size) {
 		return ErrClientGone
 	}
-	if len(c.queue)+len(frames) > cfg.SendQueueSize || c.queued+size > cfg.SendQueueBytes {
-		n, queued := len(c.queue), c.queued
+	for _, b := range frames {
+		c.queue = append(c.queue, outgoing{b: b})
+	}
+	c.startFlushLocked()
+	c.qmu.Unlock()
+	return nil
+}
+
+// enqueueFramed queues n frames already framed into buf (see appendFrame).
+// buf is written as is and may be shared: nobody may modify it.
+func (c *client) enqueueFramed(buf []byte, n int) error {
+	c.qmu.Lock()
+	if !c.admitLocked(n, int64(len(buf))) {
+		return ErrClientGone
+	}
+	c.queue = append(c.queue, outgoing{b: buf, framed: n})
+	c.startFlushLocked()
+	c.qmu.Unlock()
+	return nil
+}
+
+// admitLocked counts n frames of size bytes against the queue's bounds. It
+// is called with qmu held; when it refuses (the client is closing, or is
+// disconnected because its queue would overflow) it has released qmu.
+func (c *client) admitLocked(n int, size int64) bool {
+	cfg := c.hub.cfg
+	if c.closing {
+		c.qmu.Unlock()
+		return false
+	}
+	if c.queuedFrames+n > cfg.SendQueueSize || c.queued+size > cfg.SendQueueBytes {
+		frames, queued := c.queuedFrames, c.queued
 		c.qmu.Unlock()
 		// Never wait for a slow reader: it would hold up every other
 		// client sharing the dispatcher.
 		c.hub.logger.Warn("disconnecting slow realtime client: send queue full",
-			"client", c.uid, "frames", n, "bytes", queued)
+			"client", c.uid, "frames", frames, "bytes", queued)
 		c.abort()
-		return ErrClientGone
+		return false
 	}
-	c.queue = append(c.queue, frames...)
+	c.queuedFrames += n
 	c.queued += size
-	c.startFlushLocked()
-	c.qmu.Unlock()
-	return nil
+	return true
 }
 
 func (c *client) startFlushLocked() {
@@ -173,7 +208,7 @@ func (c *client) closeWith(code int, text string, drain bool) {
 	}
 	c.closing = true
 	if !drain {
-		c.queue, c.queued = nil, 0
+		c.queue, c.queued, c.queuedFrames = nil, 0, 0
 	}
 	c.closeMsg = appendFrame(nil, websocket.CloseMessage, websocket.FormatCloseMessage(code, text))
 	c.startFlushLocked()
@@ -189,7 +224,7 @@ func (c *client) closeWith(code int, text string, drain bool) {
 func (c *client) abort() {
 	c.qmu.Lock()
 	c.closing = true
-	c.queue, c.queued, c.closeMsg = nil, 0, nil
+	c.queue, c.queued, c.queuedFrames, c.closeMsg = nil, 0, 0, nil
 	c.qmu.Unlock()
 	c.quitOnce.Do(func() { close(c.quit) })
 	_ = c.conn.Close()
@@ -199,7 +234,8 @@ var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // flush writes what is queued, one write per batch (frames are framed here:
 // server frames are unmasked, so a batch is just their concatenation), until
-// the queue is empty.
+// the queue is empty. A batch that is one pre-framed buffer (a page of
+// events shared by a class of subscribers) is written as is, uncopied.
 func (c *client) flush() {
 	bufp := frameBuffers.Get().(*[]byte)
 	defer func() {
@@ -211,7 +247,7 @@ func (c *client) flush() {
 	for {
 		c.qmu.Lock()
 		batch, closeMsg := c.queue, c.closeMsg
-		c.queue, c.queued, c.closeMsg = nil, 0, nil
+		c.queue, c.queued, c.queuedFrames, c.closeMsg = nil, 0, 0, nil
 		if len(batch) == 0 && closeMsg == nil {
 			c.writing = false
 			closeNow := c.closing && c.readDone
@@ -222,12 +258,21 @@ func (c *client) flush() {
 			return
 		}
 		c.qmu.Unlock()
-		buf := (*bufp)[:0]
-		for _, b := range batch {
-			buf = appendFrame(buf, websocket.TextMessage, b)
+		var buf []byte
+		if len(batch) == 1 && batch[0].framed > 0 && closeMsg == nil {
+			buf = batch[0].b
+		} else {
+			buf = (*bufp)[:0]
+			for _, o := range batch {
+				if o.framed > 0 {
+					buf = append(buf, o.b...)
+				} else {
+					buf = appendFrame(buf, websocket.TextMessage, o.b)
+				}
+			}
+			buf = append(buf, closeMsg...)
+			*bufp = buf
 		}
-		buf = append(buf, closeMsg...)
-		*bufp = buf
 		// One write call: net.Conn serialises whole writes, so the control
 		// frames gorilla writes itself (pongs, protocol-error closes) never
 		// land inside ours.

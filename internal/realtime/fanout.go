@@ -357,7 +357,7 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 					encoded: map[encodedKey]*encoded{}}
 			}
 			if t.col = d.schema.Collections[e.Collection]; t.col != nil {
-				t.subs, t.pend = subs, make([]pending, len(subs))
+				t.subs = subs
 				t.classes = d.classesOf(subs, t.col)
 				d.targets = append(d.targets, t)
 			}
@@ -374,22 +374,98 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 	return nil
 }
 
-// target is one collection's subscriptions during a page, with the
-// audience of each (nil when it could not be determined).
+// target is one collection's subscriptions during a page, grouped into
+// classes.
 type target struct {
 	col     *hooks.Collection
 	subs    []*subscription
-	pend    []pending
 	classes []*class
 }
 
 // class is a set of subscriptions that get the same frame for any event:
 // same audience, query, event, item and uid. The frame is built once, from
-// the representative, and handed to every member.
+// the representative, and collected once for the whole class; a member
+// whose `since` cutoff hides none of them takes the class's page as one
+// pre-framed buffer, shared by every such member.
 type class struct {
 	rep     *subscription
 	aud     *audience
 	members []int // indexes into target.subs
+	// The class's frames of the page, with their transactions and their
+	// events' positions in the page.
+	page pending
+	// minTx is the oldest transaction among the page's frames.
+	minTx uint64
+	// framed is page.frames framed and concatenated (built on first use).
+	framed []byte
+}
+
+// add collects a frame of the page for the class.
+func (cl *class) add(frame []byte, tx uint64, seq int) {
+	if len(cl.page.frames) == 0 || tx < cl.minTx {
+		cl.minTx = tx
+	}
+	cl.page.frames = append(cl.page.frames, frame)
+	cl.page.txs = append(cl.page.txs, tx)
+	cl.page.seqs = append(cl.page.seqs, seq)
+}
+
+// framedPage is the class's page as one buffer of WebSocket text frames,
+// built once and shared, read-only, by the queues of every member that
+// takes the whole page.
+func (cl *class) framedPage() []byte {
+	if cl.framed == nil {
+		size := 0
+		for _, f := range cl.page.frames {
+			size += len(f) + 10
+		}
+		buf := make([]byte, 0, size)
+		for _, f := range cl.page.frames {
+			buf = appendFrame(buf, websocket.TextMessage, f)
+		}
+		cl.framed = buf
+	}
+	return cl.framed
+}
+
+// share is what one subscription gets of its class's page: all of it, or
+// (a `since` cutoff hides some events) the listed frames.
+type share struct {
+	s   *subscription
+	cl  *class
+	all bool
+	own pending
+}
+
+// shareOf is s's part of cl's page; ok is false when it gets nothing.
+func shareOf(s *subscription, cl *class) (sh share, ok bool) {
+	since := s.since.Load()
+	if since == nil || cl.minTx >= since.Xmax {
+		// No frame of the page committed before the subscription.
+		return share{s: s, cl: cl, all: true}, true
+	}
+	p := &cl.page
+	for i, tx := range p.txs {
+		if since.Visible(tx) {
+			continue // committed before this subscription: init had it
+		}
+		sh.own.frames = append(sh.own.frames, p.frames[i])
+		sh.own.txs = append(sh.own.txs, tx)
+		sh.own.seqs = append(sh.own.seqs, p.seqs[i])
+	}
+	if len(sh.own.frames) == len(p.frames) {
+		return share{s: s, cl: cl, all: true}, true
+	}
+	sh.s, sh.cl = s, cl
+	return sh, len(sh.own.frames) > 0
+}
+
+// frames is the share's frames, their transactions and positions.
+func (sh *share) frames() *pending {
+	if sh.all {
+		return &sh.cl.page
+	}
+	return &sh.own
 }
 
 type classKey struct {
@@ -426,37 +502,48 @@ func (d *dispatcher) classesOf(subs []*subscription, col *hooks.Collection) []*c
 }
 
 // flush hands each subscription its frames of the page at once: a socket
-// behind on a busy log gets them in one write. A client with several
-// subscriptions in the page gets their frames merged in log order.
+// behind on a busy log gets them in one write. A subscription that is its
+// client's only one in the page and takes its class's whole page gets the
+// class's shared, pre-framed buffer: one enqueue and one write whatever
+// the number of events. A client with several subscriptions in the page
+// gets their frames merged in log order.
 func (d *dispatcher) flush() {
 	d.h.page++
 	page := d.h.page
+	var shares []share
 	for _, t := range d.targets {
-		for i, s := range t.subs {
-			if len(t.pend[i].frames) == 0 {
+		for _, cl := range t.classes {
+			if len(cl.page.frames) == 0 {
 				continue
 			}
-			if c := s.client; c.page != page {
-				c.page, c.pageSubs = page, 1
-			} else {
-				c.pageSubs++
+			for _, i := range cl.members {
+				s := t.subs[i]
+				sh, ok := shareOf(s, cl)
+				if !ok {
+					continue
+				}
+				shares = append(shares, sh)
+				if c := s.client; c.page != page {
+					c.page, c.pageSubs = page, 1
+				} else {
+					c.pageSubs++
+				}
 			}
 		}
 	}
 	var merged map[*client][]part
-	for _, t := range d.targets {
-		for i, s := range t.subs {
-			p := &t.pend[i]
-			switch {
-			case len(p.frames) == 0:
-			case s.client.pageSubs == 1:
-				s.deliver(p.frames, p.txs)
-			default:
-				if merged == nil {
-					merged = map[*client][]part{}
-				}
-				merged[s.client] = append(merged[s.client], part{s: s, p: p})
+	for k := range shares {
+		sh := &shares[k]
+		switch {
+		case sh.s.client.pageSubs > 1:
+			if merged == nil {
+				merged = map[*client][]part{}
 			}
+			merged[sh.s.client] = append(merged[sh.s.client], part{s: sh.s, p: sh.frames()})
+		case sh.all:
+			sh.s.deliverPage(sh.cl)
+		default:
+			sh.s.deliver(sh.own.frames, sh.own.txs)
 		}
 	}
 	for c, parts := range merged {
@@ -476,14 +563,6 @@ type pending struct {
 type part struct {
 	s *subscription
 	p *pending
-}
-
-// send collects a frame.
-func (d *dispatcher) send(p *pending, frame []byte, tx uint64) {
-	d.frames++
-	p.frames = append(p.frames, frame)
-	p.txs = append(p.txs, tx)
-	p.seqs = append(p.seqs, d.seq)
 }
 
 // frame is s's event frame for pre-encoded data, shared by every
@@ -519,8 +598,8 @@ type dispatcher struct {
 	// in a row mostly share it.
 	lastKey encodedKey
 	last    *encoded
-	// frames counts the frames of the page; targets hold them per
-	// subscription; seq numbers the page's events.
+	// frames counts the frames of the page (one per class member per
+	// event); targets hold them per class; seq numbers the page's events.
 	frames  int
 	targets []*target
 	seq     int
@@ -604,12 +683,10 @@ func (d *dispatcher) event(e *store.Event, t *target) {
 		if frame == nil {
 			continue
 		}
-		for _, i := range cl.members {
-			if since := t.subs[i].since.Load(); since != nil && since.Visible(e.TxID) {
-				continue // committed before this subscription: init had it
-			}
-			d.send(&t.pend[i], frame, e.TxID)
-		}
+		// Members whose subscription came after the event's commit are
+		// sorted out at flush (shareOf).
+		cl.add(frame, e.TxID, d.seq)
+		d.frames += len(cl.members)
 	}
 }
 

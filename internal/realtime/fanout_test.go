@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,125 @@ func TestOrderAcrossSubscriptions(t *testing.T) {
 	for i := range 20 {
 		m := c.nextOf("subscription")
 		require.Equal(t, []string{"c", "d"}[i%2], m["uid"], "frame %d: %v", i, m)
+	}
+}
+
+// appendArticleEvent appends one event for articles in tx.
+func appendArticleEvent(t *testing.T, tx store.Querier, action string, id int) {
+	t.Helper()
+	_, err := store.EventAppendTx(context.Background(), tx, []store.EventAppendParams{{Name: "items." + action,
+		Scope: "items", Action: action, Collection: "articles", ItemKey: id,
+		Data: map[string]any{"id": id, "title": fmt.Sprint("t", id)}, OldData: map[string]any{"id": id}}})
+	require.NoError(t, err)
+}
+
+// eventID is the id of an event frame's (create or delete) first row.
+func eventID(t *testing.T, m map[string]any) float64 {
+	t.Helper()
+	require.Equal(t, "subscription", m["type"], "%v", m)
+	switch row := m["data"].([]any)[0].(type) {
+	case map[string]any:
+		return row["id"].(float64)
+	case float64: // a delete carries keys
+		return row
+	}
+	t.Fatalf("unexpected event data: %v", m)
+	return 0
+}
+
+// Subscribers of one class share the page's frames, but one that
+// subscribed after some of the page's transactions committed gets exactly
+// the others, in order.
+func TestClassPageWithSinceCutoff(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ctx := context.Background()
+	sub := func() *wsClient {
+		c := dialAuthed(t, e, "admin-token")
+		c.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+		return c
+	}
+	early1, early2 := sub(), sub()
+
+	// An open transaction holds back every later one's events: they are
+	// read together, in one page, once it commits.
+	held, err := e.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer held.Rollback(ctx) //nolint:errcheck
+	appendArticleEvent(t, held, "create", 1)
+	commit := func(id int) {
+		tx, err := e.db.Pool.Begin(ctx)
+		require.NoError(t, err)
+		appendArticleEvent(t, tx, "create", id)
+		require.NoError(t, tx.Commit(ctx))
+		e.hub.Wake()
+	}
+	commit(2) // before late's subscription: its init had the row
+	late := sub()
+	commit(3)
+	require.NoError(t, held.Commit(ctx))
+	e.hub.Wake()
+	commit(4) // a later page
+
+	for _, c := range []*wsClient{early1, early2} {
+		for _, id := range []float64{1, 2, 3, 4} {
+			require.Equal(t, id, eventID(t, c.nextOf("subscription")))
+		}
+	}
+	for _, id := range []float64{1, 3, 4} {
+		require.Equal(t, id, eventID(t, late.nextOf("subscription")))
+	}
+}
+
+// A socket with two subscriptions in a page gets both's frames merged in
+// log order, while sockets with one of them each get the class's page.
+func TestTwoSubscriptionsOnOneSocketBesideSharedPages(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	both := dialAuthed(t, e, "admin-token")
+	both.subscribe(map[string]any{"collection": "articles", "event": "create", "uid": "c"})
+	both.subscribe(map[string]any{"collection": "articles", "uid": "all"})
+	creates := dialAuthed(t, e, "admin-token")
+	creates.subscribe(map[string]any{"collection": "articles", "event": "create", "uid": "c"})
+	all := dialAuthed(t, e, "admin-token")
+	all.subscribe(map[string]any{"collection": "articles", "uid": "all"})
+
+	ctx := context.Background()
+	const n = 30
+	tx, err := e.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	for i := range n { // one transaction: one read
+		appendArticleEvent(t, tx, []string{"create", "delete"}[i%3/2], i)
+	}
+	require.NoError(t, tx.Commit(ctx))
+	e.hub.Wake()
+
+	for i := range n {
+		isCreate := i%3 != 2
+		if isCreate {
+			m := creates.nextOf("subscription")
+			require.Equal(t, "c", m["uid"])
+			require.Equal(t, float64(i), eventID(t, m))
+		}
+		m := all.nextOf("subscription")
+		require.Equal(t, "all", m["uid"])
+		require.Equal(t, float64(i), eventID(t, m))
+		// Both of one event's frames (in either order) before the next's.
+		want := []any{"all"}
+		if isCreate {
+			want = []any{"c", "all"}
+		}
+		var got []any
+		for range want {
+			m := both.nextOf("subscription")
+			require.Equal(t, float64(i), eventID(t, m), "frame %v", m)
+			got = append(got, m["uid"])
+		}
+		require.ElementsMatch(t, want, got)
+	}
+	// Nothing more: the next frame is the answer to a ping.
+	for _, c := range []*wsClient{both, creates, all} {
+		c.send(map[string]any{"type": "ping"})
+		require.Equal(t, "pong", c.next()["type"])
 	}
 }

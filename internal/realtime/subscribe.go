@@ -69,15 +69,32 @@ func (s *subscription) deliver(frames [][]byte, txs []uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ready {
-		if len(s.backlog)+len(frames) > maxBacklog {
-			s.client.abort()
-			return
-		}
-		s.backlog = append(s.backlog, frames...)
-		s.backlogTx = append(s.backlogTx, txs...)
+		s.holdLocked(frames, txs)
 		return
 	}
 	_ = s.client.enqueue(frames...)
+}
+
+// holdLocked keeps frames until init has been sent (s.mu held).
+func (s *subscription) holdLocked(frames [][]byte, txs []uint64) {
+	if len(s.backlog)+len(frames) > maxBacklog {
+		s.client.abort()
+		return
+	}
+	s.backlog = append(s.backlog, frames...)
+	s.backlogTx = append(s.backlogTx, txs...)
+}
+
+// deliverPage sends cl's whole page of frames as its shared pre-framed
+// buffer, or holds the frames until init has been sent.
+func (s *subscription) deliverPage(cl *class) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready {
+		s.holdLocked(cl.page.frames, cl.page.txs)
+		return
+	}
+	_ = s.client.enqueueFramed(cl.framedPage(), len(cl.page.frames))
 }
 
 // deliverMerged delivers one page's frames of several subscriptions of the
