@@ -171,10 +171,16 @@ func (h *Hub) follow() {
 		more := h.catchUp()
 		// A stream: the read found several events waiting. (A wake-up
 		// pending after the read proves nothing: a writer that waits for
-		// its own event, then writes again, looks just like that.)
-		if h.lastFanout >= batchFanout && h.lastEvents > 1 {
+		// its own event, then writes again, looks just like that.) A read
+		// that found nothing (a wake-up for events an earlier read already
+		// took, or rows still held back by the horizon) neither proves nor
+		// ends a stream: the spacing stays. A read that found a lone event,
+		// or reached few sockets, ends it.
+		switch {
+		case h.lastFanout >= batchFanout && h.lastEvents > 1:
 			spacing = min(max(2*spacing, 5*time.Millisecond), h.cfg.DispatchInterval)
-		} else {
+		case h.lastEvents == 0:
+		default:
 			spacing = 0
 		}
 		if more {
@@ -187,32 +193,43 @@ func (h *Hub) follow() {
 }
 
 // catchUp reads and delivers what is readable; it reports whether more is
-// committed but not yet readable.
+// committed but not yet readable. The events of both reads (the plain one
+// and, when rows are held back, the one past other databases'
+// transactions) are dispatched together: one write per socket per catch-up.
 func (h *Hub) catchUp() bool {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
 	defer cancel()
 	h.lastFanout, h.lastEvents = 0, 0
 	readEvents, readBroadcasts := h.eventsDirty.Swap(false), h.broadcastsDirty.Swap(false)
+	var batch []*store.Event
+	ok := true
 	if readEvents {
-		h.readEvents(ctx, store.EventsAfter)
+		batch, ok = h.readEvents(ctx, store.EventsAfter, batch)
 	}
 	if readBroadcasts {
 		h.readBroadcasts(ctx)
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !ok {
 		return false
 	}
-	events, broadcasts, err := store.RealtimePending(ctx, h.cfg.Pool, h.eventCursor, h.broadcastCursor)
+	events, broadcasts, err := store.RealtimePending(ctx, h.cfg.Pool, h.cursorAfter(batch), h.broadcastCursor)
 	if err != nil {
+		h.dispatchEvents(ctx, batch)
 		return false // the next poll tries again
 	}
 	if events {
 		// Held back by the cluster-wide horizon: the costlier read that
 		// ignores other databases' transactions may release them.
-		h.readEvents(ctx, store.RealtimeEventsAfter)
-		if events, _, err = store.RealtimePending(ctx, h.cfg.Pool, h.eventCursor, h.broadcastCursor); err != nil {
+		if batch, ok = h.readEvents(ctx, store.RealtimeEventsAfter, batch); !ok {
 			return false
 		}
+		if events, _, err = store.RealtimePending(ctx, h.cfg.Pool, h.cursorAfter(batch), h.broadcastCursor); err != nil {
+			h.dispatchEvents(ctx, batch)
+			return false
+		}
+	}
+	if !h.dispatchEvents(ctx, batch) {
+		return false
 	}
 	if events {
 		h.eventsDirty.Store(true)
@@ -226,32 +243,56 @@ func (h *Hub) catchUp() bool {
 // eventsAfterFunc reads a page of the event log after a cursor.
 type eventsAfterFunc func(ctx context.Context, q store.Querier, cursor store.EventCursor, limit int) ([]*store.Event, error)
 
-// readEvents reads and dispatches pages until the readable log is done.
-func (h *Hub) readEvents(ctx context.Context, read eventsAfterFunc) {
+// cursorAfter is the cursor past batch, events read but not yet dispatched.
+func (h *Hub) cursorAfter(batch []*store.Event) store.EventCursor {
+	if len(batch) == 0 {
+		return h.eventCursor
+	}
+	return batch[len(batch)-1].Cursor()
+}
+
+// readEvents reads pages after batch until the readable log is done,
+// dispatching whenever a page's worth has been read; it returns what is
+// left to dispatch, and false when a dispatch failed (the cursor stays
+// before the failed events: they are tried again at the next poll).
+func (h *Hub) readEvents(ctx context.Context, read eventsAfterFunc, batch []*store.Event) ([]*store.Event, bool) {
 	for ctx.Err() == nil {
-		events, err := read(ctx, h.cfg.Pool, h.eventCursor, pageSize)
+		events, err := read(ctx, h.cfg.Pool, h.cursorAfter(batch), pageSize)
 		if err != nil {
 			if h.ctx.Err() == nil {
 				h.logger.Warn("reading the event log failed; retrying at the next poll", slog.Any("error", err))
 			}
 			h.eventsDirty.Store(true)
-			return
+			return batch, true
 		}
-		if len(events) == 0 {
-			return
+		batch = append(batch, events...)
+		if len(batch) >= pageSize {
+			if !h.dispatchEvents(ctx, batch) {
+				return nil, false
+			}
+			batch = nil
 		}
-		h.lastEvents += len(events)
-		if err := h.dispatch(ctx, events); err != nil {
-			// The cursor stays: the same events are tried again.
-			h.logger.Warn("realtime dispatch failed; retrying at the next poll", slog.Any("error", err))
-			h.eventsDirty.Store(true)
-			return
-		}
-		h.eventCursor = events[len(events)-1].Cursor()
 		if len(events) < pageSize {
-			return
+			return batch, true
 		}
 	}
+	return batch, true
+}
+
+// dispatchEvents delivers events and moves the cursor past them.
+func (h *Hub) dispatchEvents(ctx context.Context, events []*store.Event) bool {
+	if len(events) == 0 {
+		return true
+	}
+	h.lastEvents += len(events)
+	if err := h.dispatch(ctx, events); err != nil {
+		// The cursor stays: the same events are tried again.
+		h.logger.Warn("realtime dispatch failed; retrying at the next poll", slog.Any("error", err))
+		h.eventsDirty.Store(true)
+		return false
+	}
+	h.eventCursor = events[len(events)-1].Cursor()
+	return true
 }
 
 func (h *Hub) readBroadcasts(ctx context.Context) {
