@@ -251,13 +251,15 @@ func (h *Hub) cursorAfter(batch []*store.Event) store.EventCursor {
 	return batch[len(batch)-1].Cursor()
 }
 
-// readEvents reads pages after batch until the readable log is done,
-// dispatching whenever a page's worth has been read; it returns what is
-// left to dispatch, and false when a dispatch failed (the cursor stays
-// before the failed events: they are tried again at the next poll).
+// readEvents reads after batch until the readable log is done, dispatching
+// every full page (pageSize events, whichever reads they came from); it
+// returns what is left to dispatch, and false when a dispatch failed (the
+// cursor stays before the failed events: they are tried again at the next
+// poll).
 func (h *Hub) readEvents(ctx context.Context, read eventsAfterFunc, batch []*store.Event) ([]*store.Event, bool) {
 	for ctx.Err() == nil {
-		events, err := read(ctx, h.cfg.Pool, h.cursorAfter(batch), pageSize)
+		limit := pageSize - len(batch)
+		events, err := read(ctx, h.cfg.Pool, h.cursorAfter(batch), limit)
 		if err != nil {
 			if h.ctx.Err() == nil {
 				h.logger.Warn("reading the event log failed; retrying at the next poll", slog.Any("error", err))

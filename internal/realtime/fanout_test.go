@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookd/hookd/hooks"
@@ -332,4 +333,46 @@ func TestTwoSubscriptionsOnOneSocketBesideSharedPages(t *testing.T) {
 		c.send(map[string]any{"type": "ping"})
 		require.Equal(t, "pong", c.next()["type"])
 	}
+}
+
+// A subscriber that stops reading is dropped when the shared pages it is
+// handed overflow its queue, while a subscriber of the same class gets
+// every event in order.
+func TestSlowSubscriberOfASharedPageIsDisconnected(t *testing.T) {
+	t.Parallel()
+	// (A write blocked for WriteTimeout would drop it too: not this test.)
+	e := setup(t, &envOpts{config: func(c *realtime.Config) { c.SendQueueBytes, c.WriteTimeout = 2<<20, time.Minute }})
+	slow, _, err := websocket.DefaultDialer.Dial(e.url+"?access_token=admin-token", nil)
+	require.NoError(t, err)
+	defer slow.Close()
+	require.NoError(t, slow.WriteJSON(map[string]any{"type": "subscribe", "collection": "articles", "uid": "s"}))
+	_, init, err := slow.ReadMessage()
+	require.NoError(t, err)
+	require.Contains(t, string(init), `"init"`)
+	// From here on the slow client reads nothing.
+	fast := dialAuthed(t, e, "admin-token")
+	fast.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	require.Len(t, e.hub.Clients(), 2)
+
+	// 20 MiB in all, far past the socket buffers and the queue bound; the
+	// fast client reads each 1 MiB transaction before the next is written,
+	// so it never holds more than half its bound.
+	ctx := context.Background()
+	data := strings.Repeat("x", 2<<10)
+	const txs, perTx = 20, 500
+	for i := range txs {
+		events := make([]store.EventAppendParams, perTx)
+		for j := range events {
+			events[j] = store.EventAppendParams{Name: "items.create", Scope: "items", Action: "create",
+				Collection: "articles", ItemKey: i*perTx + j, Data: map[string]any{"id": i*perTx + j, "title": data}}
+		}
+		_, err := store.EventAppendTx(ctx, e.db.Pool, events)
+		require.NoError(t, err)
+		e.hub.Wake()
+		for j := range perTx {
+			require.Equal(t, float64(i*perTx+j), eventID(t, fast.nextOf("subscription")))
+		}
+	}
+	require.Eventually(t, func() bool { return len(e.hub.Clients()) == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the client that stopped reading is disconnected")
 }
