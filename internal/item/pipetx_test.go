@@ -198,3 +198,30 @@ func TestPipelinedTxOrdinaryBegin(t *testing.T) {
 	require.Equal(t, 2, alone)
 	require.Equal(t, 0, batch)
 }
+
+// TestPipelinedTxUntouched: untouched (what lets a filtered create join the
+// group commit) holds only while nothing at all was asked of the
+// transaction.
+func TestPipelinedTxUntouched(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := tracedPool(t)
+	for name, use := range map[string]func(tx *pipelinedTx) error{
+		"exec": func(tx *pipelinedTx) error { _, err := tx.Exec(ctx, "SELECT 1"); return err },
+		"query row": func(tx *pipelinedTx) error {
+			var n int
+			return tx.QueryRow(ctx, "SELECT 1").Scan(&n)
+		},
+		"savepoint": func(tx *pipelinedTx) error { _, err := tx.Begin(ctx); return err },
+		"prepare":   func(tx *pipelinedTx) error { _, err := tx.Prepare(ctx, "", "SELECT 1"); return err },
+		"conn":      func(tx *pipelinedTx) error { tx.Conn(); return nil },
+		"rollback":  func(tx *pipelinedTx) error { return tx.Rollback(ctx) },
+	} {
+		tx, err := beginPipelined(ctx, pool)
+		require.NoError(t, err)
+		require.True(t, tx.untouched(), name)
+		require.NoError(t, use(tx), name)
+		require.False(t, tx.untouched(), name)
+		_ = tx.Rollback(ctx)
+	}
+}
