@@ -135,7 +135,7 @@ func (h *Hub) follow() {
 	var lastRead time.Time
 	// spacing is 0 while no stream is on; during one it starts at 5 ms and
 	// doubles with every read that still finds the stream going, up to
-	// DispatchInterval.
+	// DispatchPerSocket per socket reached, at most DispatchInterval.
 	var spacing time.Duration
 	for {
 		select {
@@ -155,10 +155,10 @@ func (h *Hub) follow() {
 			h.kick(true, true)
 		}
 		// When events stream in (a read that fanned out widely found several
-		// events waiting), reads are spaced: each
-		// then takes several events and every socket gets them in one
-		// write, instead of one system call per event per socket. The
-		// longer the stream, the wider the spacing. An isolated write
+		// events waiting), reads are spaced: each then takes several events
+		// and every socket gets them in one write, instead of one system
+		// call per event per socket. The longer the stream, and the more
+		// sockets it reaches, the wider the spacing. An isolated write
 		// never waits.
 		if wait := spacing - time.Since(lastRead); wait > 0 {
 			select {
@@ -168,7 +168,7 @@ func (h *Hub) follow() {
 			}
 		}
 		lastRead = time.Now()
-		more := h.catchUp()
+		more := h.catchUp(spacing > 0)
 		// A stream: the read found several events waiting. (A wake-up
 		// pending after the read proves nothing: a writer that waits for
 		// its own event, then writes again, looks just like that.) A read
@@ -178,7 +178,8 @@ func (h *Hub) follow() {
 		// or reached few sockets, ends it.
 		switch {
 		case h.lastFanout >= batchFanout && h.lastEvents > 1:
-			spacing = min(max(2*spacing, 5*time.Millisecond), h.cfg.DispatchInterval)
+			widest := min(h.cfg.DispatchInterval, time.Duration(h.lastSockets)*h.cfg.DispatchPerSocket)
+			spacing = min(max(2*spacing, 5*time.Millisecond), widest)
 		case h.lastEvents == 0:
 		default:
 			spacing = 0
@@ -193,18 +194,22 @@ func (h *Hub) follow() {
 }
 
 // catchUp reads and delivers what is readable; it reports whether more is
-// committed but not yet readable. The events of both reads (the plain one
-// and, when rows are held back, the one past other databases'
-// transactions) are dispatched together: one write per socket per catch-up.
-func (h *Hub) catchUp() bool {
+// committed but not yet readable. During a stream (merge) the events of
+// both reads (the plain one and, when rows are held back, the one past
+// other databases' transactions) are dispatched together: one write per
+// socket per catch-up. Otherwise each read is dispatched at once.
+func (h *Hub) catchUp(merge bool) bool {
 	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RequestTimeout)
 	defer cancel()
-	h.lastFanout, h.lastEvents = 0, 0
+	h.lastFanout, h.lastEvents, h.lastSockets = 0, 0, 0
 	readEvents, readBroadcasts := h.eventsDirty.Swap(false), h.broadcastsDirty.Swap(false)
 	var batch []*store.Event
 	ok := true
 	if readEvents {
 		batch, ok = h.readEvents(ctx, store.EventsAfter, batch)
+		if ok && !merge {
+			ok, batch = h.dispatchEvents(ctx, batch), nil
+		}
 	}
 	if readBroadcasts {
 		h.readBroadcasts(ctx)
@@ -222,6 +227,12 @@ func (h *Hub) catchUp() bool {
 		// ignores other databases' transactions may release them.
 		if batch, ok = h.readEvents(ctx, store.RealtimeEventsAfter, batch); !ok {
 			return false
+		}
+		if !merge {
+			if !h.dispatchEvents(ctx, batch) {
+				return false
+			}
+			batch = nil
 		}
 		if events, _, err = store.RealtimePending(ctx, h.cfg.Pool, h.cursorAfter(batch), h.broadcastCursor); err != nil {
 			h.dispatchEvents(ctx, batch)
@@ -268,15 +279,13 @@ func (h *Hub) readEvents(ctx context.Context, read eventsAfterFunc, batch []*sto
 			return batch, true
 		}
 		batch = append(batch, events...)
-		if len(batch) >= pageSize {
-			if !h.dispatchEvents(ctx, batch) {
-				return nil, false
-			}
-			batch = nil
-		}
-		if len(events) < pageSize {
+		if len(events) < limit {
 			return batch, true
 		}
+		if !h.dispatchEvents(ctx, batch) {
+			return nil, false
+		}
+		batch = nil
 	}
 	return batch, true
 }
@@ -413,6 +422,7 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 	if d != nil {
 		d.flush()
 		h.lastFanout += d.frames
+		h.lastSockets += d.sockets
 	}
 	return nil
 }
@@ -568,6 +578,7 @@ func (d *dispatcher) flush() {
 				shares = append(shares, sh)
 				if c := s.client; c.page != page {
 					c.page, c.pageSubs = page, 1
+					d.sockets++
 				} else {
 					c.pageSubs++
 				}
@@ -646,6 +657,8 @@ type dispatcher struct {
 	frames  int
 	targets []*target
 	seq     int
+	// sockets counts the clients the page is written to.
+	sockets int
 }
 
 // encoded is one event's data encoded for one kind of subscriber, and the

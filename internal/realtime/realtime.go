@@ -154,9 +154,15 @@ type Config struct {
 	// DispatchInterval is the widest spacing of the reads of the log while
 	// events stream in to many sockets: they are then delivered in batches
 	// (one write per socket per batch). The spacing starts at 5ms and
-	// doubles while the stream lasts. An isolated event is never delayed.
-	// Default 40ms.
+	// doubles while the stream lasts, up to DispatchPerSocket times the
+	// sockets the last read wrote to, and at most DispatchInterval. An
+	// isolated event is never delayed. Default 100ms.
 	DispatchInterval time.Duration
+	// DispatchPerSocket sizes the spacing of a stream's reads by the
+	// sockets they reach: a stream costs an instance at most one socket
+	// write per DispatchPerSocket (below DispatchInterval's cap). Default
+	// 80µs: a stream to 100 sockets is read every 8ms, to 1,000 every 80ms.
+	DispatchPerSocket time.Duration
 	// SendQueueSize and SendQueueBytes bound each client's outgoing queue
 	// in frames and bytes; a client whose queue is full is disconnected.
 	// Defaults 4096 frames, 16 MiB. An idle client's queue holds nothing.
@@ -190,7 +196,8 @@ func (c *Config) withDefaults() *Config {
 	out.SessionCookieName = cmp.Or(out.SessionCookieName, "directus_session_token")
 	out.InstanceID = cmp.Or(out.InstanceID, "local")
 	out.PollInterval = cmp.Or(out.PollInterval, time.Second)
-	out.DispatchInterval = cmp.Or(out.DispatchInterval, 40*time.Millisecond)
+	out.DispatchInterval = cmp.Or(out.DispatchInterval, 100*time.Millisecond)
+	out.DispatchPerSocket = cmp.Or(out.DispatchPerSocket, 80*time.Microsecond)
 	out.SendQueueSize = cmp.Or(out.SendQueueSize, 4096)
 	out.SendQueueBytes = cmp.Or(out.SendQueueBytes, 16<<20)
 	out.BroadcastRetention = cmp.Or(out.BroadcastRetention, 10*time.Minute)
@@ -228,6 +235,9 @@ func (c *Config) validate() error {
 	}
 	if c.Websockets.RESTConnLimit < 0 {
 		return errors.New("realtime: Config.Websockets.RESTConnLimit must not be negative")
+	}
+	if c.DispatchInterval < 0 || c.DispatchPerSocket < 0 {
+		return errors.New("realtime: Config.DispatchInterval and Config.DispatchPerSocket must not be negative")
 	}
 	return nil
 }
@@ -270,6 +280,7 @@ type Hub struct {
 	eventCursor     store.EventCursor
 	broadcastCursor store.BroadcastCursor
 	lastFanout      int    // frames the last read produced
+	lastSockets     int    // socket writes the last read made (one per socket per page)
 	lastEvents      int    // events the last read took
 	page            uint64 // numbers dispatched pages (see dispatcher.flush)
 }
