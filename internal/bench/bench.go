@@ -64,11 +64,13 @@ type Config struct {
 	DatabaseURL string
 	// Clients is the concurrency of every phase. Default 8.
 	Clients int
-	// Phase is the length of one measured phase. Default 10s; pgbench runs
+	// Phase is the length of one measured phase. Default 6s; pgbench runs
 	// whole seconds, so it is rounded up to one.
 	Phase time.Duration
 	// Rounds is how many times the phases alternate; rates are the medians.
-	// Default 3.
+	// Default 5: on a shared VM (CPU steal, fsync latency that changes by
+	// the minute) a slow spell spoils one or two rounds, and the median of
+	// five short rounds shrugs it off where that of three long ones did not.
 	Rounds int
 	// EventStatement adds a phase per round: pgbench running the statement
 	// the API sends for an unhooked create (the row and its event), which
@@ -237,8 +239,8 @@ func HooksExtension() hooks.Extension {
 func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	c := *cfg
 	c.Clients = cmp.Or(c.Clients, 8)
-	c.Phase = cmp.Or(c.Phase, 10*time.Second)
-	c.Rounds = cmp.Or(c.Rounds, 3)
+	c.Phase = cmp.Or(c.Phase, 6*time.Second)
+	c.Rounds = cmp.Or(c.Rounds, 5)
 	c.DrainTimeout = cmp.Or(c.DrainTimeout, 3*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

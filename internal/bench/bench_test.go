@@ -20,7 +20,7 @@ import (
 
 // BenchmarkItemsAPI is the benchmark recorded in BENCHMARKS.md (make bench).
 // It runs once whatever b.N is: one run already alternates pgbench, POST
-// without hooks and POST with hooks for 3 rounds of 10 s each, then GET and
+// without hooks and POST with hooks for 5 rounds of 6 s each, then GET and
 // the action-hook drain, far over the default benchtime, so the framework
 // does not ask for more.
 func BenchmarkItemsAPI(b *testing.B) {
