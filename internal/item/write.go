@@ -277,18 +277,29 @@ func (it *Items) UpdateOne(ctx context.Context, key any, data hooks.Item) (any, 
 	return keys[0], nil
 }
 
+// accessKeys is the caller's access for an action on the items in keys,
+// and the keys coerced to the primary key's type. For a non-admin caller a
+// key that cannot be one (so names no item it may touch) is 403 FORBIDDEN.
+func (it *Items) accessKeys(ctx context.Context, action string, keys []any) (*access, []any, error) {
+	a, err := it.access(ctx, action)
+	if err != nil {
+		return nil, nil, err
+	}
+	ck, dropped := coerceKeys(it.pk(), keys)
+	if dropped && !a.full {
+		return nil, nil, hooks.Forbidden()
+	}
+	return a, ck, nil
+}
+
 // UpdateMany applies data to every item in keys: one items.update filter
 // and one action for all keys, one event per key. For a non-admin caller a
 // key that does not exist or lies outside the update rule is 403 FORBIDDEN
 // and nothing is updated.
 func (it *Items) UpdateMany(ctx context.Context, keys []any, data hooks.Item) ([]any, error) {
-	a, err := it.access(ctx, "update")
+	a, ck, err := it.accessKeys(ctx, "update", keys)
 	if err != nil {
 		return nil, err
-	}
-	ck, dropped := coerceKeys(it.pk(), keys)
-	if dropped && !a.full {
-		return nil, hooks.Forbidden()
 	}
 	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
 		return it.updateTx(ctx, tx, a, ck, data, !a.full)
@@ -432,13 +443,9 @@ func (it *Items) DeleteOne(ctx context.Context, key any) (any, error) {
 // non-admin caller a key that does not exist or lies outside the delete rule
 // is 403 FORBIDDEN and nothing is deleted.
 func (it *Items) DeleteMany(ctx context.Context, keys []any) ([]any, error) {
-	a, err := it.access(ctx, "delete")
+	a, ck, err := it.accessKeys(ctx, "delete", keys)
 	if err != nil {
 		return nil, err
-	}
-	ck, dropped := coerceKeys(it.pk(), keys)
-	if dropped && !a.full {
-		return nil, hooks.Forbidden()
 	}
 	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
 		var ids []int64
