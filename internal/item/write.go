@@ -245,24 +245,18 @@ func (it *Items) createItem(ctx context.Context, tx pgx.Tx, a *access, names []s
 	return it.insertItem(ctx, tx, a, payload)
 }
 
-// insertItem checks and inserts one filtered item with its event in tx.
+// insertItem checks and inserts one filtered item with its event in tx:
+// the group commit's statement (insertMany) with one row.
 func (it *Items) insertItem(ctx context.Context, tx pgx.Tx, a *access, payload hooks.Item) (*created, error) {
 	payload, cols, vals, err := it.checkCreate(a, payload)
 	if err != nil {
 		return nil, err
 	}
-	rows, ids, err := store.ItemWriteWithEventsTx(ctx, tx, it.insertSQL(cols), vals, it.eventFor("create", payload))
-	if err != nil {
-		return nil, fmt.Errorf("creating an item in %s: %w", it.coll.Name, err)
-	}
-	if len(rows) != 1 {
-		return nil, fmt.Errorf("creating an item in %s: the insert returned %d rows", it.coll.Name, len(rows))
-	}
-	key, err := keyFromJSON(it.pk(), rows[0].Key)
+	out, _, err := it.insertMany(ctx, tx, cols, []*pendingCreate{{vals: vals, payload: payload, acc: it.acc}})
 	if err != nil {
 		return nil, err
 	}
-	return &created{key: key, payload: payload, image: rows[0].New, eventID: ids[0]}, nil
+	return out[0], nil
 }
 
 // UpdateOne updates one item and returns its key.
@@ -655,34 +649,6 @@ func (it *Items) ruleOptions() *query.Options {
 func (it *Items) pk() *hooks.Field { return it.coll.Fields[it.coll.PrimaryKey] }
 
 func (it *Items) pkIdent() string { return pgx.Identifier{it.coll.PrimaryKey}.Sanitize() }
-
-func (it *Items) insertSQL(cols []string) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO ")
-	b.WriteString(it.table())
-	if len(cols) == 0 {
-		b.WriteString(" DEFAULT VALUES")
-	} else {
-		b.WriteString(" (")
-		for i, c := range cols {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(pgx.Identifier{c}.Sanitize())
-		}
-		b.WriteString(") VALUES (")
-		for i := range cols {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(i+1))
-		}
-		b.WriteString(")")
-	}
-	b.WriteString(" RETURNING to_jsonb(" + it.pkIdent() + ") AS hookd_key, to_jsonb(" + it.table() +
-		".*) AS hookd_new, NULL::jsonb AS hookd_old")
-	return b.String()
-}
 
 // updateSQL locks the target rows (keys, within the rule) and updates them,
 // returning both images. The old image comes from the locking subquery,
