@@ -258,16 +258,24 @@ func cookieValue(r *http.Request, name string) string {
 
 var errRefreshTokenRequired = hooks.InvalidPayload("The refresh token is required in either the payload or cookie")
 
-func (a *Auth) refresh(w http.ResponseWriter, r *http.Request) error {
-	b, err := readAuthBody(r)
-	if err != nil {
-		return err
+// sessionInput reads a refresh or logout request: its body, the refresh
+// token (the body's, else the refresh cookie) and the session cookie.
+func (a *Auth) sessionInput(r *http.Request) (b *authBody, token, session string, err error) {
+	if b, err = readAuthBody(r); err != nil {
+		return nil, "", "", err
 	}
-	token := b.RefreshToken
+	token = b.RefreshToken
 	if token == "" {
 		token = cookieValue(r, a.refreshCookie)
 	}
-	session := cookieValue(r, a.sessionCookie)
+	return b, token, cookieValue(r, a.sessionCookie), nil
+}
+
+func (a *Auth) refresh(w http.ResponseWriter, r *http.Request) error {
+	b, token, session, err := a.sessionInput(r)
+	if err != nil {
+		return err
+	}
 	mode := b.Mode
 	if mode == "" {
 		switch {
@@ -298,15 +306,10 @@ func (a *Auth) refresh(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *Auth) logout(w http.ResponseWriter, r *http.Request) error {
-	b, err := readAuthBody(r)
+	_, token, session, err := a.sessionInput(r)
 	if err != nil {
 		return err
 	}
-	token := b.RefreshToken
-	if token == "" {
-		token = cookieValue(r, a.refreshCookie)
-	}
-	session := cookieValue(r, a.sessionCookie)
 	switch {
 	case token != "":
 		err = a.svc.Logout(r.Context(), token)
