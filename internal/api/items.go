@@ -69,12 +69,22 @@ func (h *itemsHandler) writeInput(r *http.Request) (*hooks.Query, any, *item.Ite
 	return q, body, svc, nil
 }
 
-func (h *itemsHandler) list(w http.ResponseWriter, r *http.Request) error {
+// readInput is what every item read takes: the URL's query and the
+// collection's service for the caller.
+func (h *itemsHandler) readInput(r *http.Request) (*hooks.Query, *item.Items, error) {
 	q, err := query.ParseURL(r.URL.Query())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	svc, err := h.service(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, svc, nil
+}
+
+func (h *itemsHandler) list(w http.ResponseWriter, r *http.Request) error {
+	q, svc, err := h.readInput(r)
 	if err != nil {
 		return err
 	}
@@ -86,11 +96,7 @@ func (h *itemsHandler) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *itemsHandler) readOne(w http.ResponseWriter, r *http.Request) error {
-	q, err := query.ParseURL(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	svc, err := h.service(r)
+	q, svc, err := h.readInput(r)
 	if err != nil {
 		return err
 	}
