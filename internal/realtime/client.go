@@ -7,9 +7,11 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,10 +25,12 @@ import (
 var ErrClientGone = errors.New("realtime: client disconnected")
 
 // client is one socket. Its read pump reads and handles frames one at a
-// time. Everything else only enqueues frames, never writes or waits: a
-// flusher goroutine, started when the queue becomes non-empty and gone when
-// it is drained, writes everything queued in one write. An idle socket
-// therefore costs one goroutine and no buffer.
+// time. Everything else only enqueues frames, never waits: a flusher
+// goroutine, started when the queue becomes non-empty and gone when it is
+// drained, writes everything queued in one write; the dispatcher's shared
+// pages are written at once when the socket is idle and takes them whole
+// (enqueueFramed). An idle socket therefore costs one goroutine and no
+// buffer.
 type client struct {
 	hub  *Hub
 	uid  string
@@ -44,6 +48,10 @@ type client struct {
 	closing      bool   // a close frame is queued or the socket is dropped: no more frames
 	closeMsg     []byte // the close frame, written after the queue
 	readDone     bool   // the read pump has ended: the flusher closes the socket
+
+	// raw is the socket's descriptor for writeNow; nil when the connection
+	// is not a plain socket (then every frame goes through the flusher).
+	raw syscall.RawConn
 
 	quit     chan struct{} // closed when the client starts closing
 	quitOnce sync.Once
@@ -78,6 +86,9 @@ func newClient(h *Hub, conn *websocket.Conn, info ClientInfo) *client {
 		quit: make(chan struct{}),
 	}
 	c.acc.Store(publicAccountability(info))
+	if sc, ok := conn.NetConn().(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	ws := h.cfg.Websockets
 	if ws.RateLimitEnabled {
 		c.limiter = rateLimiter{points: ws.RateLimitPoints, window: ws.RateLimitDuration}
@@ -154,15 +165,80 @@ func (c *client) enqueue(frames ...[]byte) error {
 
 // enqueueFramed queues n frames already framed into buf (see appendFrame).
 // buf is written as is and may be shared: nobody may modify it.
+//
+// An idle socket (nothing queued, no flusher) is written at once from the
+// caller, without blocking: the dispatcher hands one event to a thousand
+// sockets, and a flusher goroutine with its write deadline per socket had
+// cost as much as the write itself. What the kernel does not take at once
+// (a full socket buffer: a slow reader) is queued for the flusher as usual.
 func (c *client) enqueueFramed(buf []byte, n int) error {
 	c.qmu.Lock()
 	if !c.admitLocked(n, int64(len(buf))) {
 		return ErrClientGone
 	}
-	c.queue = append(c.queue, outgoing{b: buf, framed: n})
-	c.startFlushLocked()
+	if c.writing || c.raw == nil {
+		c.queue = append(c.queue, outgoing{b: buf, framed: n})
+		c.startFlushLocked()
+		c.qmu.Unlock()
+		return nil
+	}
+	// Not writing means nothing is queued: the flusher leaves only when
+	// the queue is empty. Claim the socket; frames enqueued meanwhile
+	// queue behind this write.
+	c.writing = true
+	c.queuedFrames -= n
+	c.queued -= int64(len(buf))
 	c.qmu.Unlock()
+	written := c.writeNow(buf)
+	c.qmu.Lock()
+	if written < len(buf) && !c.closing {
+		rest := buf[written:]
+		c.queue = append([]outgoing{{b: rest, framed: n}}, c.queue...)
+		c.queuedFrames += n
+		c.queued += int64(len(rest))
+	}
+	c.writing = false
+	if len(c.queue) > 0 || c.closeMsg != nil {
+		c.startFlushLocked()
+		c.qmu.Unlock()
+		return nil
+	}
+	closeNow := c.closing && c.readDone
+	c.qmu.Unlock()
+	if closeNow {
+		_ = c.conn.Close()
+	}
 	return nil
+}
+
+// writeNow writes as much of buf as the socket takes without blocking and
+// returns how much that was. It holds the descriptor's write lock, so it
+// never interleaves with gorilla's own control frames. A write deadline
+// left in the past (by a flush or a control frame long ago) would refuse
+// the attempt: it is cleared once and the write tried again.
+func (c *client) writeNow(buf []byte) int {
+	written := 0
+	write := func(fd uintptr) bool {
+		for written < len(buf) {
+			n, err := syscall.Write(int(fd), buf[written:])
+			if n > 0 {
+				written += n
+			}
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || n <= 0 {
+				break
+			}
+		}
+		// Never wait for the socket to become writable: the flusher does.
+		return true
+	}
+	if err := c.raw.Write(write); errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = c.conn.NetConn().SetWriteDeadline(time.Time{})
+		_ = c.raw.Write(write)
+	}
+	return written
 }
 
 // admitLocked counts n frames of size bytes against the queue's bounds. It

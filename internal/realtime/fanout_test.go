@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -375,4 +376,54 @@ func TestSlowSubscriberOfASharedPageIsDisconnected(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return len(e.hub.Clients()) == 1 }, 5*time.Second, 10*time.Millisecond,
 		"the client that stopped reading is disconnected")
+}
+
+// A subscriber that pauses reading while more than its socket buffers
+// hold is written to partially (what the kernel takes at once), has the
+// rest queued, and once it reads again gets every event whole and in
+// order, including those dispatched while the remainder was still queued.
+func TestPausedSubscriberGetsEveryEventInOrder(t *testing.T) {
+	t.Parallel()
+	e := setup(t, &envOpts{config: func(c *realtime.Config) {
+		c.SendQueueSize, c.SendQueueBytes, c.WriteTimeout = 1<<14, 64<<20, time.Minute
+	}})
+	paused, _, err := websocket.DefaultDialer.Dial(e.url+"?access_token=admin-token", nil)
+	require.NoError(t, err)
+	defer paused.Close()
+	require.NoError(t, paused.WriteJSON(map[string]any{"type": "subscribe", "collection": "articles", "uid": "p"}))
+	_, init, err := paused.ReadMessage()
+	require.NoError(t, err)
+	require.Contains(t, string(init), `"init"`)
+	fast := dialAuthed(t, e, "admin-token")
+	fast.subscribe(map[string]any{"collection": "articles", "uid": "p"})
+
+	// 32 MiB while the paused client reads nothing: far past the socket
+	// buffers, well under its queue bound. The fast client reading each
+	// transaction proves it was dispatched to both.
+	ctx := context.Background()
+	data := strings.Repeat("y", 4<<10)
+	const txs, perTx = 16, 512
+	for i := range txs {
+		events := make([]store.EventAppendParams, perTx)
+		for j := range events {
+			events[j] = store.EventAppendParams{Name: "items.create", Scope: "items", Action: "create",
+				Collection: "articles", ItemKey: i*perTx + j, Data: map[string]any{"id": i*perTx + j, "title": data}}
+		}
+		_, err := store.EventAppendTx(ctx, e.db.Pool, events)
+		require.NoError(t, err)
+		e.hub.Wake()
+		for j := range perTx {
+			require.Equal(t, float64(i*perTx+j), eventID(t, fast.nextOf("subscription")))
+		}
+	}
+	require.Len(t, e.hub.Clients(), 2, "the paused client stays connected")
+	require.NoError(t, paused.SetReadDeadline(time.Now().Add(30*time.Second)))
+	for want := range txs * perTx {
+		_, msg, err := paused.ReadMessage()
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(msg, &m), "frame %d is whole JSON", want)
+		require.Equal(t, "subscription", m["type"])
+		require.Equal(t, float64(want), eventID(t, m))
+	}
 }
