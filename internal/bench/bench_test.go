@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +27,11 @@ import (
 func BenchmarkItemsAPI(b *testing.B) {
 	d := testdb.New(b)
 	cfg := &bench.Config{DatabaseURL: d.URL, EventStatement: os.Getenv("HOOKD_BENCH_EVENT_STATEMENT") != ""}
+	// HOOKD_BENCH_LOG=1 logs each phase with its time to stderr, to line
+	// a profile or a system-wide sample up with the phases.
+	if os.Getenv("HOOKD_BENCH_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	// Shorter runs for profiling (go test -cpuprofile): HOOKD_BENCH_ROUNDS,
 	// HOOKD_BENCH_PHASE (a duration).
 	if v := os.Getenv("HOOKD_BENCH_ROUNDS"); v != "" {
