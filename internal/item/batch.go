@@ -27,7 +27,7 @@ import (
 //
 // A batch nobody's actions watch is the one multi-row INSERT … RETURNING
 // that also appends the events, outside any transaction. A watched batch
-// is a transaction: that statement, one River InsertManyTx with every
+// is a transaction: that statement, one River InsertManyFastTx with every
 // create's jobs (each create's own: its key, its filtered payload, its
 // event), COMMIT — so the jobs exist if and only if their rows committed.
 // A batch that fails (one bad row fails them all, or the commit fails) is
