@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
@@ -204,10 +205,17 @@ func (h *Hub) catchUp(merge bool) bool {
 	h.lastFanout, h.lastEvents, h.lastSockets = 0, 0, 0
 	readEvents, readBroadcasts := h.eventsDirty.Swap(false), h.broadcastsDirty.Swap(false)
 	var batch []*store.Event
+	var early <-chan pendingCheck
 	ok := true
 	if readEvents {
 		batch, ok = h.readEvents(ctx, store.EventsAfter, batch)
 		if ok && !merge {
+			if !readBroadcasts {
+				// The check below for withheld rows needs only the cursors
+				// past this read: it runs while the sockets are written, so
+				// the next write's events are not kept waiting for it.
+				early = h.checkPending(ctx, h.cursorAfter(batch), h.broadcastCursor)
+			}
 			ok, batch = h.dispatchEvents(ctx, batch), nil
 		}
 	}
@@ -217,7 +225,14 @@ func (h *Hub) catchUp(merge bool) bool {
 	if ctx.Err() != nil || !ok {
 		return false
 	}
-	events, broadcasts, err := store.RealtimePending(ctx, h.cfg.Pool, h.cursorAfter(batch), h.broadcastCursor)
+	var events, broadcasts bool
+	var err error
+	if early != nil {
+		r := <-early
+		events, broadcasts, err = r.events, r.broadcasts, r.err
+	} else {
+		events, broadcasts, err = store.RealtimePending(ctx, h.cfg.Pool, h.cursorAfter(batch), h.broadcastCursor)
+	}
 	if err != nil {
 		h.dispatchEvents(ctx, batch)
 		return false // the next poll tries again
@@ -249,6 +264,23 @@ func (h *Hub) catchUp(merge bool) bool {
 		h.broadcastsDirty.Store(true)
 	}
 	return events || broadcasts
+}
+
+// pendingCheck is store.RealtimePending's answer.
+type pendingCheck struct {
+	events, broadcasts bool
+	err                error
+}
+
+// checkPending runs store.RealtimePending for the cursors in the background.
+func (h *Hub) checkPending(ctx context.Context, events store.EventCursor, broadcasts store.BroadcastCursor) <-chan pendingCheck {
+	out := make(chan pendingCheck, 1)
+	go func() {
+		var r pendingCheck
+		r.events, r.broadcasts, r.err = store.RealtimePending(ctx, h.cfg.Pool, events, broadcasts)
+		out <- r
+	}()
+	return out
 }
 
 // eventsAfterFunc reads a page of the event log after a cursor.
@@ -522,9 +554,18 @@ func (sh *share) frames() *pending {
 }
 
 type classKey struct {
-	aud                                 *audience
-	query, event, item, uid, filterUser string
-	hasItem                             bool
+	aud        *audience
+	shape      unique.Handle[subscriptionShape]
+	filterUser string
+}
+
+// subscriptionShape is what a subscription fixes at subscribe time that
+// decides its frames besides its audience. Subscriptions hold it interned
+// (unique.Make), so grouping a thousand of them per page compares handles
+// instead of hashing their query texts.
+type subscriptionShape struct {
+	query, event, item, uid string
+	hasItem                 bool
 }
 
 // classesOf groups subscriptions that would get the same frames.
@@ -539,7 +580,7 @@ func (d *dispatcher) classesOf(subs []*subscription, col *hooks.Collection) []*c
 				slog.String("client", s.client.uid), slog.Any("error", err))
 			continue
 		}
-		k := classKey{aud: aud, query: s.queryKey, event: s.event, item: s.itemKey, uid: s.uidKey, hasItem: s.hasItem}
+		k := classKey{aud: aud, shape: s.shape}
 		if s.filterUsesUser {
 			k.filterUser = acc.User
 		}

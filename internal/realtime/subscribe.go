@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unique"
 
 	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/store"
@@ -37,6 +38,9 @@ type subscription struct {
 	query *hooks.Query
 	// queryKey identifies the query for sharing database reads.
 	queryKey string
+	// shape groups the subscription with others for the dispatcher (set
+	// once the fields above are).
+	shape unique.Handle[subscriptionShape]
 	// filter is the compiled query filter (nil = none); filterNeedsDB is set
 	// when it cannot be evaluated in memory.
 	filter        func(hooks.Item) bool
@@ -206,6 +210,8 @@ func (c *client) handleSubscribe(ctx context.Context, msg map[string]any) {
 	qb, _ := json.Marshal(q)
 	s.queryKey = string(qb)
 	s.filterUsesUser = strings.Contains(s.queryKey, "$CURRENT_")
+	s.shape = unique.Make(subscriptionShape{query: s.queryKey, event: s.event, item: s.itemKey, uid: s.uidKey,
+		hasItem: s.hasItem})
 	acc := c.Accountability()
 	if len(q.Filter) > 0 {
 		s.filter, err = h.cfg.CompileFilter(col, q.Filter, filterVars(acc))
