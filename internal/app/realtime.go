@@ -28,6 +28,8 @@ func (a *App) newRealtime() (*realtime.Hub, error) {
 	}
 	return realtime.New(&realtime.Config{
 		Websockets:        ws,
+		DispatchInterval:  a.cfg.RealtimeDispatchInterval,
+		DispatchPerSocket: a.cfg.RealtimeDispatchPerSocket,
 		SessionCookieName: a.cfg.SessionCookieName,
 		Logger:            a.logger,
 		Pool:              a.pool,

@@ -88,6 +88,15 @@ type Config struct {
 
 	// Websockets configures the realtime endpoint.
 	Websockets Websockets
+	// RealtimeDispatchInterval and RealtimeDispatchPerSocket bound how the
+	// realtime reader spaces its reads of the event log while events stream
+	// in to many sockets: up to RealtimeDispatchPerSocket per socket the
+	// last read wrote to, at most RealtimeDispatchInterval (realtime.Config).
+	// Wider spacing costs stream latency and saves socket writes. Env
+	// REALTIME_DISPATCH_INTERVAL (default 100ms), REALTIME_DISPATCH_PER_SOCKET
+	// (default 80us).
+	RealtimeDispatchInterval  time.Duration
+	RealtimeDispatchPerSocket time.Duration
 
 	// ExtensionsPath is the folder of file-based extensions. Env
 	// EXTENSIONS_PATH, default ./extensions.
@@ -159,6 +168,9 @@ func Load(getenv Getenv) (*Config, error) {
 		LoginRateLimit:    r.intRange("AUTH_LOGIN_RATE_LIMIT", 25, 0, 1<<31-1),
 		LoginRateWindow:   r.duration("AUTH_LOGIN_RATE_WINDOW", time.Minute),
 		RiverUIEnabled:    r.boolean("RIVER_UI_ENABLED", true),
+
+		RealtimeDispatchInterval:  r.duration("REALTIME_DISPATCH_INTERVAL", 100*time.Millisecond),
+		RealtimeDispatchPerSocket: r.duration("REALTIME_DISPATCH_PER_SOCKET", 80*time.Microsecond),
 		Websockets: Websockets{
 			Enabled:           r.boolean("WEBSOCKETS_ENABLED", true),
 			RESTEnabled:       r.boolean("WEBSOCKETS_REST_ENABLED", true),
