@@ -343,37 +343,14 @@ func TestSlowSubscriberOfASharedPageIsDisconnected(t *testing.T) {
 	t.Parallel()
 	// (A write blocked for WriteTimeout would drop it too: not this test.)
 	e := setup(t, &envOpts{config: func(c *realtime.Config) { c.SendQueueBytes, c.WriteTimeout = 2<<20, time.Minute }})
-	slow, _, err := websocket.DefaultDialer.Dial(e.url+"?access_token=admin-token", nil)
-	require.NoError(t, err)
+	slow, fast := idleAndReadingSubscribers(t, e)
 	defer slow.Close()
-	require.NoError(t, slow.WriteJSON(map[string]any{"type": "subscribe", "collection": "articles", "uid": "s"}))
-	_, init, err := slow.ReadMessage()
-	require.NoError(t, err)
-	require.Contains(t, string(init), `"init"`)
-	// From here on the slow client reads nothing.
-	fast := dialAuthed(t, e, "admin-token")
-	fast.subscribe(map[string]any{"collection": "articles", "uid": "s"})
 	require.Len(t, e.hub.Clients(), 2)
 
 	// 20 MiB in all, far past the socket buffers and the queue bound; the
 	// fast client reads each 1 MiB transaction before the next is written,
 	// so it never holds more than half its bound.
-	ctx := context.Background()
-	data := strings.Repeat("x", 2<<10)
-	const txs, perTx = 20, 500
-	for i := range txs {
-		events := make([]store.EventAppendParams, perTx)
-		for j := range events {
-			events[j] = store.EventAppendParams{Name: "items.create", Scope: "items", Action: "create",
-				Collection: "articles", ItemKey: i*perTx + j, Data: map[string]any{"id": i*perTx + j, "title": data}}
-		}
-		_, err := store.EventAppendTx(ctx, e.db.Pool, events)
-		require.NoError(t, err)
-		e.hub.Wake()
-		for j := range perTx {
-			require.Equal(t, float64(i*perTx+j), eventID(t, fast.nextOf("subscription")))
-		}
-	}
+	appendLargeEvents(t, e, fast, 20, 500, 2<<10)
 	require.Eventually(t, func() bool { return len(e.hub.Clients()) == 1 }, 5*time.Second, 10*time.Millisecond,
 		"the client that stopped reading is disconnected")
 }
@@ -387,22 +364,48 @@ func TestPausedSubscriberGetsEveryEventInOrder(t *testing.T) {
 	e := setup(t, &envOpts{config: func(c *realtime.Config) {
 		c.SendQueueSize, c.SendQueueBytes, c.WriteTimeout = 1<<14, 64<<20, time.Minute
 	}})
-	paused, _, err := websocket.DefaultDialer.Dial(e.url+"?access_token=admin-token", nil)
-	require.NoError(t, err)
+	paused, fast := idleAndReadingSubscribers(t, e)
 	defer paused.Close()
-	require.NoError(t, paused.WriteJSON(map[string]any{"type": "subscribe", "collection": "articles", "uid": "p"}))
-	_, init, err := paused.ReadMessage()
-	require.NoError(t, err)
-	require.Contains(t, string(init), `"init"`)
-	fast := dialAuthed(t, e, "admin-token")
-	fast.subscribe(map[string]any{"collection": "articles", "uid": "p"})
 
 	// 32 MiB while the paused client reads nothing: far past the socket
-	// buffers, well under its queue bound. The fast client reading each
-	// transaction proves it was dispatched to both.
-	ctx := context.Background()
-	data := strings.Repeat("y", 4<<10)
+	// buffers, well under its queue bound.
 	const txs, perTx = 16, 512
+	appendLargeEvents(t, e, fast, txs, perTx, 4<<10)
+	require.Len(t, e.hub.Clients(), 2, "the paused client stays connected")
+	require.NoError(t, paused.SetReadDeadline(time.Now().Add(30*time.Second)))
+	for want := range txs * perTx {
+		_, msg, err := paused.ReadMessage()
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(msg, &m), "frame %d is whole JSON", want)
+		require.Equal(t, float64(want), eventID(t, m))
+	}
+}
+
+// idleAndReadingSubscribers subscribes two admin sockets to articles in
+// the same class: the first is a raw connection that, after its init,
+// reads only when the test says so; the second reads as the test goes.
+func idleAndReadingSubscribers(t *testing.T, e *env) (*websocket.Conn, *wsClient) {
+	t.Helper()
+	idle, _, err := websocket.DefaultDialer.Dial(e.url+"?access_token=admin-token", nil)
+	require.NoError(t, err)
+	require.NoError(t, idle.WriteJSON(map[string]any{"type": "subscribe", "collection": "articles", "uid": "s"}))
+	_, init, err := idle.ReadMessage()
+	require.NoError(t, err)
+	require.Contains(t, string(init), `"init"`)
+	reading := dialAuthed(t, e, "admin-token")
+	reading.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	return idle, reading
+}
+
+// appendLargeEvents appends txs transactions of perTx create events whose
+// titles are size bytes, waking the hub after each, and has reader read
+// each transaction's events, in order, before the next is appended: every
+// one was dispatched to the whole class.
+func appendLargeEvents(t *testing.T, e *env, reader *wsClient, txs, perTx, size int) {
+	t.Helper()
+	ctx := context.Background()
+	data := strings.Repeat("x", size)
 	for i := range txs {
 		events := make([]store.EventAppendParams, perTx)
 		for j := range events {
@@ -413,17 +416,7 @@ func TestPausedSubscriberGetsEveryEventInOrder(t *testing.T) {
 		require.NoError(t, err)
 		e.hub.Wake()
 		for j := range perTx {
-			require.Equal(t, float64(i*perTx+j), eventID(t, fast.nextOf("subscription")))
+			require.Equal(t, float64(i*perTx+j), eventID(t, reader.nextOf("subscription")))
 		}
-	}
-	require.Len(t, e.hub.Clients(), 2, "the paused client stays connected")
-	require.NoError(t, paused.SetReadDeadline(time.Now().Add(30*time.Second)))
-	for want := range txs * perTx {
-		_, msg, err := paused.ReadMessage()
-		require.NoError(t, err)
-		var m map[string]any
-		require.NoError(t, json.Unmarshal(msg, &m), "frame %d is whole JSON", want)
-		require.Equal(t, "subscription", m["type"])
-		require.Equal(t, float64(want), eventID(t, m))
 	}
 }
