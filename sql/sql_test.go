@@ -1,6 +1,7 @@
 package sql
 
 import (
+	"fmt"
 	"testing"
 	"testing/fstest"
 
@@ -27,4 +28,16 @@ func TestDuplicateNamesPanic(t *testing.T) {
 		mustParse(fstest.MapFS{"a.sql": {Data: []byte("-- name: X\nSELECT 1;")}, "b.sql": {Data: []byte("-- name: X\nSELECT 2;")}})
 	})
 	require.Panics(t, func() { Query("NoSuchQuery") })
+}
+
+// The Go fmt templates format cleanly with the arguments their callers
+// pass (internal/store): a stray % in a comment would otherwise reach
+// Postgres as "%!" and fail every statement built from the template.
+func TestTemplatesFormatCleanly(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"EventAppendWithWrite", "EventAppendWithInsert", "EventAppendWithInsertOne"} {
+		got := fmt.Sprintf(Query(name), "INSERT INTO t DEFAULT VALUES RETURNING 1", 1, 2, 3, 4, 5, 6, 7)
+		require.NotContains(t, got, "%!", name)
+		require.Contains(t, got, "$7", name)
+	}
 }

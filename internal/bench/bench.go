@@ -473,12 +473,12 @@ func writeScript(statement string) (string, error) {
 
 // eventStatement is the statement the item service sends for a create
 // nobody hooks when no other create shares it
-// (store.ItemInsertWithEventsTx around a one-row insert), with the request's
+// (store.ItemInsertWithEventsTx around a one-row insert: EventAppendWithInsertOne), with the request's
 // values written in as literals, since pgbench cannot bind strings.
 func eventStatement() string {
 	insert := `INSERT INTO "public"."articles" ("body", "status", "title") VALUES ($1, $2, $3) ` +
 		`RETURNING to_jsonb("id") AS hookd_key, to_jsonb("public"."articles".*) AS hookd_new`
-	stmt := fmt.Sprintf(hsql.Query("EventAppendWithInsert"), insert, 4, 5, 6, 7, 8, 9, 10)
+	stmt := fmt.Sprintf(hsql.Query("EventAppendWithInsertOne"), insert, 4, 5, 6, 7, 8, 9, 10)
 	payload, _ := json.Marshal(map[string]any{"title": articleTitle, "body": articleBody, "status": "published"})
 	acc, _ := json.Marshal(map[string]any{"user": "00000000-0000-0000-0000-000000000001", "role": nil,
 		"admin": true, "app": true})
@@ -489,7 +489,7 @@ func eventStatement() string {
 	}
 	values := []string{literal(articleBody), literal("published"), literal(articleTitle), literal("items.create"),
 		literal("items"), literal("create"), literal("articles"), literal("api"),
-		"ARRAY[" + literal(string(payload)) + "]", "ARRAY[" + literal(string(acc)) + "]"}
+		literal(string(payload)), literal(string(acc))}
 	for i := len(values); i >= 1; i-- {
 		stmt = strings.ReplaceAll(stmt, "$"+strconv.Itoa(i), values[i-1])
 	}

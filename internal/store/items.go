@@ -150,20 +150,24 @@ func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args 
 		}
 	}
 	origin := cmp.Or(ev.Origin, EventOriginAPI)
-	sql := fmt.Sprintf(hsql.Query("EventAppendWithInsert"), insert, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
-	all := append(args[:n:n], ev.Name, ev.Scope, ev.Action, ev.Collection, origin, payloads, accs)
+	template := "EventAppendWithInsert"
+	all := append(args[:n:n], ev.Name, ev.Scope, ev.Action, ev.Collection, origin)
+	if len(rows) == 1 {
+		template = "EventAppendWithInsertOne"
+		all = append(all, payloads[0], accs[0])
+	} else {
+		all = append(all, payloads, accs)
+	}
+	sql := fmt.Sprintf(hsql.Query(template), insert, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
 	res, err := q.Query(ctx, sql, all...)
 	if err != nil {
 		return nil, nil, translateItem(err)
 	}
 	items := make([]ItemRow, 0, len(rows))
 	ids := make([]int64, 0, len(rows))
-	var ord, id int64
+	var id int64
 	var key, newImg []byte
-	_, err = pgx.ForEachRow(res, []any{&ord, &key, &newImg, &id}, func() error {
-		if ord != int64(len(items)+1) {
-			return fmt.Errorf("insert returned row %d out of VALUES order (want %d)", ord, len(items)+1)
-		}
+	_, err = pgx.ForEachRow(res, []any{&id, &key, &newImg}, func() error {
 		items = append(items, ItemRow{Key: rawOrNil(slices.Clone(key)), New: rawOrNil(slices.Clone(newImg))})
 		ids = append(ids, id)
 		return nil
