@@ -46,18 +46,15 @@ SELECT pg_snapshot_xmin(pg_current_snapshot());
 -- of the placeholders holding the event's name, scope, action, collection,
 -- payload, accountability and origin. The write and its event rows are one
 -- statement (one round trip, atomic on its own); the result is each written
--- row with its event id.
-WITH hookd_write AS (%s),
-hookd_events AS (
-    INSERT INTO hookd_event (name, scope, action, collection, item_key, data, old_data, payload, accountability,
-                             origin)
-    SELECT $%[2]d, $%[3]d, $%[4]d, $%[5]d, w.hookd_key, w.hookd_new, w.hookd_old, $%[6]d::text::jsonb,
-           $%[7]d::text::jsonb, $%[8]d
-    FROM hookd_write w
-    RETURNING id, item_key
-)
-SELECT w.hookd_key, w.hookd_new, w.hookd_old, e.id
-FROM hookd_write w JOIN hookd_events e ON e.item_key = w.hookd_key;
+-- row (key, new image, old image, as the event stores them) with its event
+-- id, returned by the event insert itself.
+WITH hookd_write AS (%s)
+INSERT INTO hookd_event (name, scope, action, collection, item_key, data, old_data, payload, accountability,
+                         origin)
+SELECT $%[2]d, $%[3]d, $%[4]d, $%[5]d, w.hookd_key, w.hookd_new, w.hookd_old, $%[6]d::text::jsonb,
+       $%[7]d::text::jsonb, $%[8]d
+FROM hookd_write w
+RETURNING item_key, data, old_data, id;
 
 -- name: EventAppendWithInsert
 -- A format template (Go fmt) for creates of two rows or more: the first verb
