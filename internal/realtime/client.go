@@ -51,7 +51,13 @@ type client struct {
 
 	// raw is the socket's descriptor for writeNow; nil when the connection
 	// is not a plain socket (then every frame goes through the flusher).
-	raw syscall.RawConn
+	// rawWrite is c.writeRaw bound once, and rawBuf and rawDone its input
+	// and progress, so that a write allocates nothing; they belong to
+	// whoever claimed the socket (writing).
+	raw      syscall.RawConn
+	rawWrite func(fd uintptr) bool
+	rawBuf   []byte
+	rawDone  int
 
 	quit     chan struct{} // closed when the client starts closing
 	quitOnce sync.Once
@@ -88,6 +94,7 @@ func newClient(h *Hub, conn *websocket.Conn, info ClientInfo) *client {
 	c.acc.Store(publicAccountability(info))
 	if sc, ok := conn.NetConn().(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
+		c.rawWrite = c.writeRaw
 	}
 	ws := h.cfg.Websockets
 	if ws.RateLimitEnabled {
@@ -217,28 +224,32 @@ func (c *client) enqueueFramed(buf []byte, n int) error {
 // left in the past (by a flush or a control frame long ago) would refuse
 // the attempt: it is cleared once and the write tried again.
 func (c *client) writeNow(buf []byte) int {
-	written := 0
-	write := func(fd uintptr) bool {
-		for written < len(buf) {
-			n, err := syscall.Write(int(fd), buf[written:])
-			if n > 0 {
-				written += n
-			}
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil || n <= 0 {
-				break
-			}
-		}
-		// Never wait for the socket to become writable: the flusher does.
-		return true
-	}
-	if err := c.raw.Write(write); errors.Is(err, os.ErrDeadlineExceeded) {
+	c.rawBuf, c.rawDone = buf, 0
+	if err := c.raw.Write(c.rawWrite); errors.Is(err, os.ErrDeadlineExceeded) {
 		_ = c.conn.NetConn().SetWriteDeadline(time.Time{})
-		_ = c.raw.Write(write)
+		_ = c.raw.Write(c.rawWrite)
 	}
+	written := c.rawDone
+	c.rawBuf = nil
 	return written
+}
+
+// writeRaw is writeNow's attempt on the descriptor: it never waits for the
+// socket to become writable (the flusher does).
+func (c *client) writeRaw(fd uintptr) bool {
+	for c.rawDone < len(c.rawBuf) {
+		n, err := syscall.Write(int(fd), c.rawBuf[c.rawDone:])
+		if n > 0 {
+			c.rawDone += n
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			break
+		}
+	}
+	return true
 }
 
 // admitLocked counts n frames of size bytes against the queue's bounds. It

@@ -570,7 +570,11 @@ type subscriptionShape struct {
 
 // classesOf groups subscriptions that would get the same frames.
 func (d *dispatcher) classesOf(subs []*subscription, col *hooks.Collection) []*class {
-	byKey := map[classKey]*class{}
+	if d.h.classIndex == nil {
+		d.h.classIndex = map[classKey]*class{}
+	}
+	byKey := d.h.classIndex
+	defer clear(byKey)
 	var out []*class
 	for i, s := range subs {
 		acc := s.client.acc.Load()
@@ -604,7 +608,13 @@ func (d *dispatcher) classesOf(subs []*subscription, col *hooks.Collection) []*c
 func (d *dispatcher) flush() {
 	d.h.page++
 	page := d.h.page
-	var shares []share
+	shares := d.h.shares[:0]
+	defer func() {
+		// Kept for the next page, without holding on to this one's
+		// subscriptions and frames.
+		clear(shares)
+		d.h.shares = shares[:0]
+	}()
 	for _, t := range d.targets {
 		for _, cl := range t.classes {
 			if len(cl.page.frames) == 0 {
