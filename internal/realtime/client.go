@@ -198,7 +198,10 @@ func (c *client) enqueueFramed(buf []byte, n int) error {
 	c.qmu.Unlock()
 	written := c.writeNow(buf)
 	c.qmu.Lock()
-	if written < len(buf) && !c.closing {
+	// The rest waits for the flusher. A frame the kernel took part of
+	// must be finished even if the client started closing meanwhile:
+	// a close frame cut into it would corrupt the stream.
+	if written < len(buf) && (written > 0 || !c.closing) {
 		rest := buf[written:]
 		c.queue = append([]outgoing{{b: rest, framed: n}}, c.queue...)
 		c.queuedFrames += n
