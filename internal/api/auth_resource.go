@@ -151,7 +151,6 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 // not implement: refusing them is better than silently ignoring a filter.
 var sysUnsupported = []string{"filter", "sort", "search", "meta", "aggregate", "groupBy", "deep", "alias"}
 
-// sysQuery reads limit, offset, page and fields.
 // sysWriteInput is what every system-resource write starts from: the
 // fields to answer with and the decoded body.
 func (a *Auth) sysWriteInput(r *http.Request, res *sysResource) ([]string, any, error) {
@@ -166,6 +165,7 @@ func (a *Auth) sysWriteInput(r *http.Request, res *sysResource) ([]string, any, 
 	return fields, body, nil
 }
 
+// sysQuery reads limit, offset, page and fields.
 func (a *Auth) sysQuery(r *http.Request, res *sysResource) (*auth.ListParams, []string, error) {
 	q := r.URL.Query()
 	for _, p := range sysUnsupported {
