@@ -69,22 +69,11 @@ type ItemWriteEvent struct {
 // event ids, in event-id order.
 func ItemWriteWithEventsTx(ctx context.Context, q Querier, write string, args []any, ev ItemWriteEvent) ([]ItemRow, []int64, error) {
 	n := len(args)
-	payload, err := jsonText(ev.Payload)
+	payload, accText, err := eventJSON(ev.Payload, ev.Accountability)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encoding the event payload: %w", err)
+		return nil, nil, err
 	}
-	var acc any
-	if ev.Accountability != nil {
-		acc = ev.Accountability
-	}
-	accText, err := jsonText(acc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encoding the event accountability: %w", err)
-	}
-	origin := ev.Origin
-	if origin == "" {
-		origin = EventOriginAPI
-	}
+	origin := cmp.Or(ev.Origin, EventOriginAPI)
 	sql := fmt.Sprintf(hsql.Query("EventAppendWithWrite"), write, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
 	all := append(args[:n:n], ev.Name, ev.Scope, ev.Action, ev.Collection, payload, accText, origin)
 	rows, err := q.Query(ctx, sql, all...)
@@ -115,6 +104,23 @@ func ItemWriteWithEventsTx(ctx context.Context, q Querier, write string, args []
 	return items, ids, nil
 }
 
+// eventJSON is an event's payload and accountability as JSON text for the
+// statements' text parameters (nil for none: a nil accountability is the
+// system, stored as NULL).
+func eventJSON(payload any, acc *hooks.Accountability) (payloadText, accText *string, err error) {
+	if payloadText, err = jsonText(payload); err != nil {
+		return nil, nil, fmt.Errorf("encoding the event payload: %w", err)
+	}
+	var a any
+	if acc != nil {
+		a = acc
+	}
+	if accText, err = jsonText(a); err != nil {
+		return nil, nil, fmt.Errorf("encoding the event accountability: %w", err)
+	}
+	return payloadText, accText, nil
+}
+
 // ItemInsertRow is the per-row part of the event ItemInsertWithEventsTx
 // appends for each inserted row.
 type ItemInsertRow struct {
@@ -138,15 +144,8 @@ func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args 
 	accs := make([]*string, len(rows))
 	for i, r := range rows {
 		var err error
-		if payloads[i], err = jsonText(r.Payload); err != nil {
-			return nil, nil, fmt.Errorf("encoding event payload %d: %w", i, err)
-		}
-		var acc any
-		if r.Accountability != nil {
-			acc = r.Accountability
-		}
-		if accs[i], err = jsonText(acc); err != nil {
-			return nil, nil, fmt.Errorf("encoding event accountability %d: %w", i, err)
+		if payloads[i], accs[i], err = eventJSON(r.Payload, r.Accountability); err != nil {
+			return nil, nil, fmt.Errorf("event %d: %w", i, err)
 		}
 	}
 	origin := cmp.Or(ev.Origin, EventOriginAPI)
