@@ -301,44 +301,37 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("listening on %s: %w", a.cfg.Addr(), err)
 	}
 	a.listener = ln
+	// started undoes, last first, what has started when a later step fails.
+	started := []func(){func() { ln.Close() }}
+	fail := func(err error) error {
+		for i := len(started) - 1; i >= 0; i-- {
+			started[i]()
+		}
+		return err
+	}
 	// The first snapshot must exist before any request or job needs it.
 	if err := a.schema.Start(ctx); err != nil {
-		ln.Close()
-		return fmt.Errorf("loading schema: %w", err)
+		return fail(fmt.Errorf("loading schema: %w", err))
 	}
+	started = append(started, a.schema.Stop)
 	if err := a.auth.Start(ctx); err != nil {
-		ln.Close()
-		a.schema.Stop()
-		return fmt.Errorf("starting auth: %w", err)
+		return fail(fmt.Errorf("starting auth: %w", err))
 	}
+	started = append(started, a.auth.Stop)
 	if a.realtime != nil {
 		if err := a.realtime.Start(ctx); err != nil {
-			ln.Close()
-			a.auth.Stop()
-			a.schema.Stop()
-			return err
+			return fail(err)
 		}
+		started = append(started, a.realtime.Stop)
 	}
 	// River's work context must outlive the request that started us; Stop
 	// ends it.
 	if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
-		ln.Close()
-		if a.realtime != nil {
-			a.realtime.Stop()
-		}
-		a.auth.Stop()
-		a.schema.Stop()
-		return fmt.Errorf("starting River: %w", err)
+		return fail(fmt.Errorf("starting River: %w", err))
 	}
+	started = append(started, func() { _ = a.river.Stop(ctx) })
 	if err := a.startRiverUI(ctx); err != nil {
-		ln.Close()
-		_ = a.river.Stop(ctx)
-		if a.realtime != nil {
-			a.realtime.Stop()
-		}
-		a.auth.Stop()
-		a.schema.Stop()
-		return err
+		return fail(err)
 	}
 	go func() {
 		err := a.httpServer.Serve(ln)
