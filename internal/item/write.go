@@ -112,24 +112,25 @@ func (it *Items) create(ctx context.Context, data []hooks.Item) ([]any, []json.R
 		}
 		return []any{c.key}, []json.RawMessage{c.image}, nil
 	}
-	keys := make([]any, 0, len(data))
-	images := make([]json.RawMessage, 0, len(data))
+	var done []*created
 	err = it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
-		keys, images = keys[:0], images[:0]
-		created := make([]*created, 0, len(data))
+		done = make([]*created, 0, len(data))
 		for _, item := range data {
 			c, err := it.createItem(ctx, tx, a, names, item)
 			if err != nil {
 				return nil, err
 			}
-			created = append(created, c)
-			keys = append(keys, c.key)
-			images = append(images, c.image)
+			done = append(done, c)
 		}
-		return it.finishCreates(ctx, tx, a, names, created)
+		return it.finishCreates(ctx, tx, a, names, done)
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	keys := make([]any, len(done))
+	images := make([]json.RawMessage, len(done))
+	for i, c := range done {
+		keys[i], images[i] = c.key, c.image
 	}
 	return keys, images, nil
 }
