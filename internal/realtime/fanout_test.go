@@ -420,3 +420,55 @@ func appendLargeEvents(t *testing.T, e *env, reader *wsClient, txs, perTx, size 
 		}
 	}
 }
+
+// A page to more sockets than one goroutine writes alone is split between
+// two writers: every socket still gets each of its subscriptions' frames
+// whole and in log order, those with one subscription in the page as well
+// as those with several (whose frames are merged per client).
+func TestPageToManySocketsReachesEachInOrder(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	const sockets, doubled, events = 150, 10, 30
+	conns := make([]*websocket.Conn, sockets)
+	for i := range conns {
+		c, _, err := websocket.DefaultDialer.Dial(e.url+"?access_token=admin-token", nil)
+		require.NoError(t, err)
+		defer c.Close()
+		uids := []string{"s"}
+		if i < doubled {
+			uids = []string{"a", "b"}
+		}
+		for _, uid := range uids {
+			require.NoError(t, c.WriteJSON(map[string]any{"type": "subscribe", "collection": "articles", "uid": uid}))
+			_, init, err := c.ReadMessage()
+			require.NoError(t, err)
+			require.Contains(t, string(init), `"init"`)
+		}
+		conns[i] = c
+	}
+	params := make([]store.EventAppendParams, events)
+	for i := range params {
+		params[i] = store.EventAppendParams{Name: "items.create", Scope: "items", Action: "create",
+			Collection: "articles", ItemKey: i, Data: map[string]any{"id": i, "title": "t"}}
+	}
+	_, err := store.EventAppendTx(context.Background(), e.db.Pool, params)
+	require.NoError(t, err)
+	e.hub.Wake()
+	for i, c := range conns {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second)))
+		next := map[string]float64{"s": 0, "a": 0, "b": 0}
+		frames := events
+		if i < doubled {
+			frames = 2 * events
+		}
+		for range frames {
+			_, msg, err := c.ReadMessage()
+			require.NoError(t, err, "socket %d", i)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(msg, &m), "socket %d: a frame is whole JSON", i)
+			uid := m["uid"].(string)
+			require.Equal(t, next[uid], eventID(t, m), "socket %d, uid %s: events in log order", i, uid)
+			next[uid]++
+		}
+	}
+}
