@@ -126,12 +126,11 @@ func newArrivals(writes, subscribers int) *arrivals {
 
 var seqMarker = []byte(`"title":"seq-`)
 
-func (a *arrivals) read(c *benchClient) {
-	// One buffer per reader, reused: the readers share the two cores with
-	// the server, so they should cost as little as a socket read can.
+// read records the arrivals on one socket, read the ordinary way.
+func (a *arrivals) read(c *websocket.Conn) {
 	buf := make([]byte, 0, 512)
 	for {
-		_, r, err := c.conn.NextReader()
+		_, r, err := c.NextReader()
 		if err != nil {
 			return
 		}
@@ -140,27 +139,43 @@ func (a *arrivals) read(c *benchClient) {
 			return
 		}
 		buf = msg
-		i := bytes.Index(msg, seqMarker)
+		a.scan(msg)
+	}
+}
+
+// arrived counts one socket's receipt of write seq.
+func (a *arrivals) arrived(seq int) {
+	if seq >= len(a.count) {
+		return
+	}
+	arrived := a.count[seq].Add(1)
+	if arrived == 1 {
+		a.first[seq].Store(time.Now().UnixNano())
+	}
+	if arrived == a.want {
+		a.done[seq].Store(time.Now().UnixNano())
+	}
+}
+
+// scan records every complete sequence marker in data and returns the
+// tail that may hold the start of one.
+func (a *arrivals) scan(data []byte) []byte {
+	for {
+		i := bytes.Index(data, seqMarker)
 		if i < 0 {
-			continue
+			return data[max(0, len(data)-len(seqMarker)+1):]
 		}
+		j := i + len(seqMarker)
 		seq := 0
-		for _, ch := range msg[i+len(seqMarker):] {
-			if ch < '0' || ch > '9' {
-				break
-			}
-			seq = seq*10 + int(ch-'0')
+		for j < len(data) && data[j] >= '0' && data[j] <= '9' {
+			seq = seq*10 + int(data[j]-'0')
+			j++
 		}
-		if seq >= len(a.count) {
-			continue
+		if j == len(data) {
+			return data[i:]
 		}
-		arrived := a.count[seq].Add(1)
-		if arrived == 1 {
-			a.first[seq].Store(time.Now().UnixNano())
-		}
-		if arrived == a.want {
-			a.done[seq].Store(time.Now().UnixNano())
-		}
+		a.arrived(seq)
+		data = data[j:]
 	}
 }
 
@@ -217,9 +232,13 @@ func BenchmarkRealtimeLatency(b *testing.B) {
 			clients := connectMany(b, in, token, subs, true)
 			const writes = 300
 			arr := newArrivals(writes, subs)
-			for _, c := range clients {
-				go arr.read(c)
+			conns := make([]*websocket.Conn, len(clients))
+			for i, c := range clients {
+				conns[i] = c.conn
 			}
+			stop, err := arr.readArrivals(conns)
+			require.NoError(b, err)
+			b.Cleanup(stop)
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, writes)
 			var firsts []time.Duration
@@ -362,8 +381,9 @@ func runSubscriberProcess() int {
 	}
 	arr := newArrivals(writes, n)
 	out := make(chan string, writes)
-	for _, c := range conns {
-		go arr.read(&benchClient{conn: c})
+	if _, err := arr.readArrivals(conns); err != nil {
+		fmt.Fprintln(os.Stderr, "subscriber process:", err)
+		return 1
 	}
 	go func() {
 		for i := range writes {
