@@ -2,7 +2,11 @@
 
 package realtime_test
 
-import "github.com/gorilla/websocket"
+import (
+	"io"
+
+	"github.com/gorilla/websocket"
+)
 
 // readArrivals reads each socket from a goroutine of its own (the epoll
 // reader is Linux's; see arrivals_linux_test.go).
@@ -11,4 +15,38 @@ func (a *arrivals) readArrivals(conns []*websocket.Conn) (stop func(), err error
 		go a.read(c)
 	}
 	return func() {}, nil
+}
+
+// read records the arrivals on one socket, read the ordinary way.
+func (a *arrivals) read(c *websocket.Conn) {
+	buf := make([]byte, 0, 512)
+	for {
+		_, r, err := c.NextReader()
+		if err != nil {
+			return
+		}
+		msg, err := readAll(r, buf[:0])
+		if err != nil {
+			return
+		}
+		buf = msg
+		a.scan(msg)
+	}
+}
+
+// readAll is io.ReadAll into buf's storage.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }

@@ -60,6 +60,16 @@ type benchClient struct {
 var benchDialer = &websocket.Dialer{ReadBufferSize: 512, WriteBufferSize: 512,
 	WriteBufferPool: &sync.Pool{}, HandshakeTimeout: 30 * time.Second}
 
+// subscribeMessage subscribes to creates on articles, or with query set to
+// every event through a query that picks fields.
+func subscribeMessage(query bool) map[string]any {
+	if query {
+		return map[string]any{"type": "subscribe", "collection": "articles", "uid": "b",
+			"query": map[string]any{"fields": "id,title", "limit": "1"}}
+	}
+	return map[string]any{"type": "subscribe", "collection": "articles", "event": "create", "uid": "b"}
+}
+
 // connectMany opens n sockets authenticated at the upgrade, each subscribed
 // to creates on articles, with limited concurrency (the listen backlog).
 func connectMany(b *testing.B, in *instance, token string, n int, query bool) []*benchClient {
@@ -79,12 +89,7 @@ func connectMany(b *testing.B, in *instance, token string, n int, query bool) []
 				return
 			}
 			resp.Body.Close()
-			sub := map[string]any{"type": "subscribe", "collection": "articles", "event": "create", "uid": "b"}
-			if query {
-				sub = map[string]any{"type": "subscribe", "collection": "articles", "uid": "b",
-					"query": map[string]any{"fields": "id,title", "limit": "1"}}
-			}
-			if err := conn.WriteJSON(sub); err != nil {
+			if err := conn.WriteJSON(subscribeMessage(query)); err != nil {
 				failed.Store(err)
 				return
 			}
@@ -126,23 +131,6 @@ func newArrivals(writes, subscribers int) *arrivals {
 
 var seqMarker = []byte(`"title":"seq-`)
 
-// read records the arrivals on one socket, read the ordinary way.
-func (a *arrivals) read(c *websocket.Conn) {
-	buf := make([]byte, 0, 512)
-	for {
-		_, r, err := c.NextReader()
-		if err != nil {
-			return
-		}
-		msg, err := readAll(r, buf[:0])
-		if err != nil {
-			return
-		}
-		buf = msg
-		a.scan(msg)
-	}
-}
-
 // arrived counts one socket's receipt of write seq.
 func (a *arrivals) arrived(seq int) {
 	if seq >= len(a.count) {
@@ -179,36 +167,6 @@ func (a *arrivals) scan(data []byte) []byte {
 	}
 }
 
-// readAll is io.ReadAll into buf's storage.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
-
-func (a *arrivals) wait(b *testing.B, seq int, within time.Duration) time.Time {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if ns := a.done[seq].Load(); ns != 0 {
-			return time.Unix(0, ns)
-		}
-		runtime.Gosched()
-		time.Sleep(50 * time.Microsecond)
-	}
-	b.Fatalf("write %d reached %d of %d sockets within %v", seq, a.count[seq].Load(), a.want, within)
-	return time.Time{}
-}
-
 func benchInstance(b *testing.B) (*instance, string, hooks.ItemsService) {
 	b.Helper()
 	// The instance runs with the runtime settings `hookd serve` uses.
@@ -223,22 +181,16 @@ func benchInstance(b *testing.B) (*instance, string, hooks.ItemsService) {
 
 // BenchmarkRealtimeLatency: write-to-event latency, from the start of the
 // write (item service, commit included) until the last subscriber has the
-// event, with 1 and 1,000 subscribers.
+// event, with 1 and 1,000 subscribers. The subscribers live in a child
+// process (see subscriberProcess), as clients on other machines would not
+// share the server's Go scheduler: in this process, a reader woken while
+// both of the server's writers held the two Ps waited for one.
 func BenchmarkRealtimeLatency(b *testing.B) {
-	raiseFileLimit(b, 8192)
 	for _, subs := range []int{1, 1000} {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
 			in, token, svc := benchInstance(b)
-			clients := connectMany(b, in, token, subs, true)
 			const writes = 300
-			arr := newArrivals(writes, subs)
-			conns := make([]*websocket.Conn, len(clients))
-			for i, c := range clients {
-				conns[i] = c.conn
-			}
-			stop, err := arr.readArrivals(conns)
-			require.NoError(b, err)
-			b.Cleanup(stop)
+			sp := subscriberProcess(b, in, token, subs, writes, true)
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, writes)
 			var firsts []time.Duration
@@ -247,8 +199,9 @@ func BenchmarkRealtimeLatency(b *testing.B) {
 				start := time.Now()
 				_, err := svc.CreateOne(ctx, hooks.Item{"title": fmt.Sprintf("seq-%d", i), "status": "published"})
 				require.NoError(b, err)
-				lat = append(lat, arr.wait(b, i, 10*time.Second).Sub(start))
-				firsts = append(firsts, time.Unix(0, arr.first[i].Load()).Sub(start))
+				first, last := sp.next(b, i)
+				lat = append(lat, last.Sub(start))
+				firsts = append(firsts, first.Sub(start))
 			}
 			slices.Sort(firsts)
 			b.ReportMetric(ms(firsts[len(firsts)/2]), "first_p50_ms")
@@ -270,34 +223,13 @@ func BenchmarkRealtimeLatency(b *testing.B) {
 func BenchmarkRealtimeFanout10k(b *testing.B) {
 	const n = 10_000
 	const writes = 5
-	limit := raiseFileLimit(b, 2*n)
-	if limit < n+1000 {
-		b.Skipf("RLIMIT_NOFILE is %d; %d sockets need about %d descriptors", limit, n, n+1000)
-	}
 	in, token, svc := benchInstance(b)
 
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "HOOKD_BENCH_SUBSCRIBERS="+strconv.Itoa(n),
-		"HOOKD_BENCH_WRITES="+strconv.Itoa(writes), "HOOKD_BENCH_URL="+in.ws+"?access_token="+token)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(b, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(b, err)
-	require.NoError(b, cmd.Start())
-	defer func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	require.True(b, lines.Scan(), "subscriber process: %v", lines.Err())
-	require.Equal(b, "ready", lines.Text())
+	sp := subscriberProcess(b, in, token, n, writes, false)
 
 	runtime.GC()
 	var after runtime.MemStats
@@ -305,18 +237,14 @@ func BenchmarkRealtimeFanout10k(b *testing.B) {
 	perSocket := float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse)) / n
 
 	var worst, total time.Duration
+	ctx := context.Background()
 	b.ResetTimer()
 	for i := range writes {
 		start := time.Now()
 		_, err := svc.CreateOne(ctx, hooks.Item{"title": fmt.Sprintf("seq-%d", i), "status": "published"})
 		require.NoError(b, err)
-		require.True(b, lines.Scan(), "subscriber process: %v", lines.Err())
-		var seq int
-		var at int64
-		_, err = fmt.Sscanf(lines.Text(), "done %d %d", &seq, &at)
-		require.NoError(b, err, lines.Text())
-		require.Equal(b, i, seq)
-		d := time.Unix(0, at).Sub(start)
+		_, last := sp.next(b, i)
+		d := last.Sub(start)
 		total += d
 		worst = max(worst, d)
 	}
@@ -327,8 +255,58 @@ func BenchmarkRealtimeFanout10k(b *testing.B) {
 	b.ReportMetric(ms(worst), "max_ms_to_all")
 }
 
-// TestMain doubles as the subscriber process of BenchmarkRealtimeFanout10k
-// when HOOKD_BENCH_SUBSCRIBERS is set.
+// subscribers is a child process (this test binary, see TestMain) holding
+// the client ends of subscribed sockets: the server is measured apart from
+// its clients' memory and scheduling, and neither process needs more than
+// about 10,000 descriptors.
+type subscribers struct {
+	lines *bufio.Scanner
+}
+
+// subscriberProcess starts n subscribers to creates on articles (with a
+// query when query is set) and returns once all have their init.
+func subscriberProcess(b *testing.B, in *instance, token string, n, writes int, query bool) *subscribers {
+	b.Helper()
+	if limit := raiseFileLimit(b, uint64(2*n)); limit < uint64(n+1000) {
+		b.Skipf("RLIMIT_NOFILE is %d; %d sockets need about %d descriptors", limit, n, n+1000)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HOOKD_BENCH_SUBSCRIBERS="+strconv.Itoa(n),
+		"HOOKD_BENCH_WRITES="+strconv.Itoa(writes), "HOOKD_BENCH_URL="+in.ws+"?access_token="+token,
+		"HOOKD_BENCH_QUERY="+strconv.FormatBool(query))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(b, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+		cancel()
+	})
+	lines := bufio.NewScanner(stdout)
+	require.True(b, lines.Scan(), "subscriber process: %v", lines.Err())
+	require.Equal(b, "ready", lines.Text())
+	return &subscribers{lines: lines}
+}
+
+// next waits for every subscriber to have write seq and returns when the
+// first and the last had it.
+func (sp *subscribers) next(b *testing.B, seq int) (first, last time.Time) {
+	b.Helper()
+	require.True(b, sp.lines.Scan(), "subscriber process: %v", sp.lines.Err())
+	var got int
+	var lastNS, firstNS int64
+	_, err := fmt.Sscanf(sp.lines.Text(), "done %d %d %d", &got, &lastNS, &firstNS)
+	require.NoError(b, err, sp.lines.Text())
+	require.Equal(b, seq, got)
+	return time.Unix(0, firstNS), time.Unix(0, lastNS)
+}
+
+// TestMain doubles as the subscriber process of the benchmarks (see
+// subscriberProcess) when HOOKD_BENCH_SUBSCRIBERS is set.
 func TestMain(m *testing.M) {
 	if os.Getenv("HOOKD_BENCH_SUBSCRIBERS") != "" {
 		os.Exit(runSubscriberProcess())
@@ -337,12 +315,13 @@ func TestMain(m *testing.M) {
 }
 
 // runSubscriberProcess connects the sockets, prints "ready", then
-// "done <seq> <unix nanos>" when every socket has write seq's event. It
-// ends when its stdin closes.
+// "done <seq> <last> <first>" (unix nanos) when every socket has write seq's
+// event. It ends when its stdin closes.
 func runSubscriberProcess() int {
 	n, _ := strconv.Atoi(os.Getenv("HOOKD_BENCH_SUBSCRIBERS"))
 	writes, _ := strconv.Atoi(os.Getenv("HOOKD_BENCH_WRITES"))
 	url := os.Getenv("HOOKD_BENCH_URL")
+	query := os.Getenv("HOOKD_BENCH_QUERY") == "true"
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
 		lim.Cur = lim.Max
@@ -363,7 +342,7 @@ func runSubscriberProcess() int {
 				return
 			}
 			resp.Body.Close()
-			if err := conn.WriteJSON(map[string]any{"type": "subscribe", "collection": "articles", "event": "create", "uid": "b"}); err != nil {
+			if err := conn.WriteJSON(subscribeMessage(query)); err != nil {
 				failed.Store(err)
 				return
 			}
@@ -390,7 +369,7 @@ func runSubscriberProcess() int {
 			for arr.done[i].Load() == 0 {
 				time.Sleep(100 * time.Microsecond)
 			}
-			out <- fmt.Sprintf("done %d %d", i, arr.done[i].Load())
+			out <- fmt.Sprintf("done %d %d %d", i, arr.done[i].Load(), arr.first[i].Load())
 		}
 		close(out)
 	}()
