@@ -104,6 +104,14 @@ func newClient(h *Hub, conn *websocket.Conn, info ClientInfo) *client {
 	return c
 }
 
+// setAcc replaces the client's accountability. The dispatcher groups
+// subscribers by accountability and keeps the grouping until the hub's
+// subsGen moves, so it moves after the new one is in place.
+func (c *client) setAcc(acc *hooks.Accountability) {
+	c.acc.Store(acc)
+	c.hub.subsGen.Add(1)
+}
+
 func publicAccountability(info ClientInfo) *hooks.Accountability {
 	return &hooks.Accountability{IP: info.IP, UserAgent: info.UserAgent, Origin: info.Origin}
 }
@@ -503,7 +511,7 @@ func (c *client) setAuth(acc *hooks.Accountability, expiresAt *time.Time) {
 	defer c.mu.Unlock()
 	c.stopTimersLocked()
 	c.authGen++
-	c.acc.Store(acc)
+	c.setAcc(acc)
 	if expiresAt != nil {
 		gen := c.authGen
 		c.expiryTimer = time.AfterFunc(time.Until(*expiresAt), func() { c.expire(gen) })
@@ -516,7 +524,7 @@ func (c *client) setPublic() {
 	defer c.mu.Unlock()
 	c.stopTimersLocked()
 	c.authGen++
-	c.acc.Store(publicAccountability(c.info))
+	c.setAcc(publicAccountability(c.info))
 }
 
 // expire runs when the access token expires: the client becomes public and
@@ -529,7 +537,7 @@ func (c *client) expire(gen uint64) {
 	}
 	c.authGen++
 	gen = c.authGen
-	c.acc.Store(publicAccountability(c.info))
+	c.setAcc(publicAccountability(c.info))
 	c.expiryTimer = nil
 	c.authTimer = time.AfterFunc(c.hub.cfg.Websockets.RESTAuthTimeout, func() { c.authTimedOut(gen) })
 	c.mu.Unlock()

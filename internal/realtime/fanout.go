@@ -154,6 +154,7 @@ func (h *Hub) follow() {
 		case <-h.kickCh:
 			delay = firstRetry
 		case <-poll.C:
+			h.dropStaleGroups()
 			h.kick(true, true)
 		}
 		// When events stream in (a read that fanned out widely found several
@@ -428,8 +429,8 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 		if !seen {
 			t = &target{}
 			targets[e.Collection] = t
-			subs := h.subscriptionsFor(e.Collection)
-			if len(subs) == 0 {
+			groups := h.groupsFor(e.Collection)
+			if len(groups.subs) == 0 {
 				continue
 			}
 			if d == nil {
@@ -442,8 +443,8 @@ func (h *Hub) dispatch(ctx context.Context, events []*store.Event) error {
 					encoded: map[encodedKey]*encoded{}}
 			}
 			if t.col = d.schema.Collections[e.Collection]; t.col != nil {
-				t.subs = subs
-				t.classes = d.classesOf(subs, t.col)
+				t.subs = groups.subs
+				t.classes = d.classesOf(groups, t.col)
 				d.targets = append(d.targets, t)
 			}
 		}
@@ -569,33 +570,107 @@ type subscriptionShape struct {
 	hasItem                 bool
 }
 
-// classesOf groups subscriptions that would get the same frames.
-func (d *dispatcher) classesOf(subs []*subscription, col *hooks.Collection) []*class {
+// subscriberGroups are one collection's subscriptions and their groups, as
+// of the hub's subsGen. A group is the subscriptions of one shape whose
+// clients had the same admin flag, role and user: whatever the permissions
+// say when a page is dispatched, a group falls in one class. The grouping
+// is kept until subsGen moves, so a page to a thousand sockets looks up
+// permissions and class keys once per group, not per subscription; the
+// audiences themselves are still found anew for every page.
+type subscriberGroups struct {
+	gen    uint64
+	subs   []*subscription
+	groups []subscriberGroup
+}
+
+type subscriberGroup struct {
+	// acc is the first member's accountability when grouped; the members'
+	// admin flag, role and user are the same.
+	acc            *hooks.Accountability
+	shape          unique.Handle[subscriptionShape]
+	filterUsesUser bool
+	members        []int // indices into subscriberGroups.subs
+}
+
+type groupKey struct {
+	admin      bool
+	role, user string
+	shape      unique.Handle[subscriptionShape]
+}
+
+// groupsFor returns collection's subscriber groups, regrouped when a
+// subscription or an accountability changed since the last call (follow
+// goroutine only).
+func (h *Hub) groupsFor(collection string) *subscriberGroups {
+	// The generation is read before the subscriptions and accountabilities
+	// it covers: a change made meanwhile moves it again, so the next page
+	// regroups.
+	gen := h.subsGen.Load()
+	if g := h.groups[collection]; g != nil && g.gen == gen {
+		return g
+	}
+	g := &subscriberGroups{gen: gen, subs: h.subscriptionsFor(collection)}
+	index := map[groupKey]int{}
+	for i, s := range g.subs {
+		acc := s.client.acc.Load()
+		k := groupKey{admin: acc.Admin, role: acc.Role, user: acc.User, shape: s.shape}
+		j, ok := index[k]
+		if !ok {
+			j = len(g.groups)
+			index[k] = j
+			g.groups = append(g.groups, subscriberGroup{acc: acc, shape: s.shape, filterUsesUser: s.filterUsesUser})
+		}
+		g.groups[j].members = append(g.groups[j].members, i)
+	}
+	if h.groups == nil {
+		h.groups = map[string]*subscriberGroups{}
+	}
+	h.groups[collection] = g
+	return g
+}
+
+// dropStaleGroups forgets groupings that are out of date, so that closed
+// clients are not kept alive by a collection that sees no more events.
+func (h *Hub) dropStaleGroups() {
+	gen := h.subsGen.Load()
+	for collection, g := range h.groups {
+		if g.gen != gen {
+			delete(h.groups, collection)
+		}
+	}
+}
+
+// classesOf merges subscriber groups that would get the same frames into
+// classes.
+func (d *dispatcher) classesOf(g *subscriberGroups, col *hooks.Collection) []*class {
 	if d.h.classIndex == nil {
 		d.h.classIndex = map[classKey]*class{}
 	}
 	byKey := d.h.classIndex
 	defer clear(byKey)
 	var out []*class
-	for i, s := range subs {
-		acc := s.client.acc.Load()
-		aud, err := d.audience(acc, col)
+	for _, gr := range g.groups {
+		aud, err := d.audience(gr.acc, col)
 		if err != nil {
-			d.h.logger.Warn("realtime: no audience for a subscriber; skipping it for this page",
-				slog.String("client", s.client.uid), slog.Any("error", err))
+			d.h.logger.Warn("realtime: no audience for subscribers; skipping them for this page",
+				slog.String("client", g.subs[gr.members[0]].client.uid), slog.Int("subscriptions", len(gr.members)),
+				slog.Any("error", err))
 			continue
 		}
-		k := classKey{aud: aud, shape: s.shape}
-		if s.filterUsesUser {
-			k.filterUser = acc.User
+		k := classKey{aud: aud, shape: gr.shape}
+		if gr.filterUsesUser {
+			k.filterUser = gr.acc.User
 		}
 		cl := byKey[k]
 		if cl == nil {
-			cl = &class{rep: s, aud: aud}
+			// A class of one group shares the group's member list; appending
+			// another group's copies it (the capacity is capped).
+			cl = &class{rep: g.subs[gr.members[0]], aud: aud, members: gr.members[:len(gr.members):len(gr.members)]}
 			byKey[k] = cl
 			out = append(out, cl)
+			continue
 		}
-		cl.members = append(cl.members, i)
+		cl.members = append(cl.members, gr.members...)
 	}
 	return out
 }

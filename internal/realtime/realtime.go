@@ -259,6 +259,10 @@ type Hub struct {
 	mu      sync.RWMutex
 	clients map[*client]struct{} // established clients
 	subs    map[string]map[*subscription]struct{}
+	// subsGen counts the changes that regroup subscribers (see
+	// subscriberGroups): a subscription added or removed, a client's
+	// accountability replaced.
+	subsGen atomic.Uint64
 
 	wakeCh chan struct{} // coalesced requests to NOTIFY other instances
 	kickCh chan struct{} // coalesced requests to read now; the flags say what
@@ -287,6 +291,8 @@ type Hub struct {
 	// sockets would otherwise leave a quarter of a megabyte of garbage.
 	shares     []share
 	classIndex map[classKey]*class
+	// groups are each collection's subscribers, grouped, as of subsGen.
+	groups map[string]*subscriberGroups
 }
 
 var _ hooks.WebSocketService = (*Hub)(nil)
@@ -451,6 +457,7 @@ func (h *Hub) addSub(s *subscription) {
 		h.subs[s.collection] = set
 	}
 	set[s] = struct{}{}
+	h.subsGen.Add(1)
 	h.mu.Unlock()
 }
 
@@ -463,6 +470,7 @@ func (h *Hub) removeSub(s *subscription) {
 func (h *Hub) removeSubLocked(s *subscription) {
 	if set := h.subs[s.collection]; set != nil {
 		delete(set, s)
+		h.subsGen.Add(1)
 		if len(set) == 0 {
 			delete(h.subs, s.collection)
 		}

@@ -206,6 +206,46 @@ func TestEventPermissions(t *testing.T) {
 	require.Equal(t, map[string]any{"type": "pong", "uid": "end"}, editor.next())
 }
 
+// Subscribers are grouped by accountability between pages; a socket that
+// authenticates again is regrouped before the next event, which it gets
+// under its new permissions only.
+func TestEventsFollowReauthentication(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.setPermission("r-editor", &hooks.Permission{Role: "r-editor", Collection: "articles", Action: "read",
+		Permissions: map[string]any{"status": map[string]any{"_eq": "published"}}, Fields: []string{"id", "title"}})
+	items := e.items()
+	c := dialAuthed(t, e, "admin-token")
+	c.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	// A second admin socket keeps the group the first one leaves.
+	other := dialAuthed(t, e, "admin-token")
+	other.subscribe(map[string]any{"collection": "articles", "uid": "s"})
+	create := func(item hooks.Item) any {
+		key, err := items.CreateOne(ctx, item)
+		require.NoError(t, err)
+		return key
+	}
+
+	create(hooks.Item{"title": "one", "secret": "s1"})
+	require.Equal(t, "s1", c.nextOf("subscription")["data"].([]any)[0].(map[string]any)["secret"])
+	require.Equal(t, "s1", other.nextOf("subscription")["data"].([]any)[0].(map[string]any)["secret"])
+
+	c.send(map[string]any{"type": "auth", "access_token": "editor-token"})
+	require.Equal(t, "ok", c.nextOf("auth")["status"])
+	create(hooks.Item{"title": "draft", "secret": "s2"}) // the editor may not read drafts
+	pub := create(hooks.Item{"title": "two", "status": "published", "secret": "s3"})
+	require.Equal(t, map[string]any{"type": "subscription", "event": "create", "uid": "s",
+		"data": []any{map[string]any{"id": pub, "title": "two"}}}, c.nextOf("subscription"))
+	require.Equal(t, "s2", other.nextOf("subscription")["data"].([]any)[0].(map[string]any)["secret"])
+	require.Equal(t, "s3", other.nextOf("subscription")["data"].([]any)[0].(map[string]any)["secret"])
+
+	c.send(map[string]any{"type": "auth", "access_token": "admin-token"})
+	require.Equal(t, "ok", c.nextOf("auth")["status"])
+	create(hooks.Item{"title": "three", "secret": "s4"})
+	require.Equal(t, "s4", c.nextOf("subscription")["data"].([]any)[0].(map[string]any)["secret"])
+}
+
 // Rules the hub cannot evaluate in memory are answered by one read shared
 // by subscribers with the same role and query, and such a rule never lets a
 // delete through.
