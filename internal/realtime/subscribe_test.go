@@ -151,15 +151,22 @@ func TestSubscribeErrors(t *testing.T) {
 	require.Equal(t, "pong", ed.next()["type"])
 }
 
+// editorReadsPublished is a hub whose r-editor role may read published
+// articles, and only their id and title, with the items service that writes.
+func editorReadsPublished(t *testing.T) (*env, hooks.ItemsService) {
+	t.Helper()
+	e := setup(t, nil)
+	e.setPermission("r-editor", &hooks.Permission{Role: "r-editor", Collection: "articles", Action: "read",
+		Permissions: map[string]any{"status": map[string]any{"_eq": "published"}}, Fields: []string{"id", "title"}})
+	return e, e.items()
+}
+
 // A non-admin subscriber never receives a forbidden row, field or deleted
 // key: the role may read published articles, and only id and title.
 func TestEventPermissions(t *testing.T) {
 	t.Parallel()
-	e := setup(t, nil)
+	e, items := editorReadsPublished(t)
 	ctx := context.Background()
-	e.setPermission("r-editor", &hooks.Permission{Role: "r-editor", Collection: "articles", Action: "read",
-		Permissions: map[string]any{"status": map[string]any{"_eq": "published"}}, Fields: []string{"id", "title"}})
-	items := e.items()
 	draft, err := items.CreateOne(ctx, hooks.Item{"title": "draft", "secret": "s"})
 	require.NoError(t, err)
 
@@ -211,11 +218,8 @@ func TestEventPermissions(t *testing.T) {
 // under its new permissions only.
 func TestEventsFollowReauthentication(t *testing.T) {
 	t.Parallel()
-	e := setup(t, nil)
+	e, items := editorReadsPublished(t)
 	ctx := context.Background()
-	e.setPermission("r-editor", &hooks.Permission{Role: "r-editor", Collection: "articles", Action: "read",
-		Permissions: map[string]any{"status": map[string]any{"_eq": "published"}}, Fields: []string{"id", "title"}})
-	items := e.items()
 	c := dialAuthed(t, e, "admin-token")
 	c.subscribe(map[string]any{"collection": "articles", "uid": "s"})
 	// A second admin socket keeps the group the first one leaves.
