@@ -10,18 +10,18 @@ import (
 )
 
 // readArrivals reads every socket from one goroutine over its own epoll set
-// and records the writes' arrivals; stop ends it. The benchmark's readers
-// stand in for clients on other machines but share the server's two
-// cores, so they should cost as little as receiving can: one read(2) per
-// ready socket, where a goroutine per socket pays a second read that
-// finds nothing (EAGAIN), a park and a wake-up for every frame. The
-// server's frames to these sockets are unmasked and small, so the marker
-// is found in the raw bytes; a marker the kernel split between two reads
-// is carried over.
-func (a *arrivals) readArrivals(conns []*websocket.Conn) (stop func(), err error) {
+// and records the writes' arrivals for the rest of the (subscriber)
+// process. The benchmark's readers stand in for clients on other machines
+// but share the server's two cores, so they should cost as little as
+// receiving can: one read(2) per ready socket, where a goroutine per socket
+// pays a second read that finds nothing (EAGAIN), a park and a wake-up for
+// every frame. The server's frames to these sockets are unmasked and
+// small, so the marker is found in the raw bytes; a marker the kernel split
+// between two reads is carried over.
+func (a *arrivals) readArrivals(conns []*websocket.Conn) error {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// Each socket is read through a duplicate of its descriptor, and the
 	// websocket.Conn is closed: that takes the socket out of the Go
@@ -38,37 +38,29 @@ func (a *arrivals) readArrivals(conns []*websocket.Conn) (stop func(), err error
 		raw, err := c.NetConn().(syscall.Conn).SyscallConn()
 		if err != nil {
 			closeAll()
-			return nil, err
+			return err
 		}
 		dup := -1
 		var dupErr error
 		if err := raw.Control(func(fd uintptr) { dup, dupErr = syscall.Dup(int(fd)) }); err != nil || dupErr != nil {
 			closeAll()
-			return nil, errors.Join(err, dupErr)
+			return errors.Join(err, dupErr)
 		}
 		syscall.CloseOnExec(dup)
 		fds = append(fds, dup)
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(dup)}
 		if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, dup, &ev); err != nil {
 			closeAll()
-			return nil, err
+			return err
 		}
 		_ = c.NetConn().Close()
 	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
 	go func() {
-		defer close(stopped)
 		carry := map[int32][]byte{}
 		events := make([]syscall.EpollEvent, 256)
 		buf := make([]byte, 64<<10)
 		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			n, err := syscall.EpollWait(epfd, events, 100)
+			n, err := syscall.EpollWait(epfd, events, -1)
 			if err != nil && err != syscall.EINTR {
 				return
 			}
@@ -91,9 +83,5 @@ func (a *arrivals) readArrivals(conns []*websocket.Conn) (stop func(), err error
 			}
 		}
 	}()
-	return func() {
-		close(done)
-		<-stopped
-		closeAll()
-	}, nil
+	return nil
 }

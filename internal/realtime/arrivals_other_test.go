@@ -10,11 +10,11 @@ import (
 
 // readArrivals reads each socket from a goroutine of its own (the epoll
 // reader is Linux's; see arrivals_linux_test.go).
-func (a *arrivals) readArrivals(conns []*websocket.Conn) (stop func(), err error) {
+func (a *arrivals) readArrivals(conns []*websocket.Conn) error {
 	for _, c := range conns {
 		go a.read(c)
 	}
-	return func() {}, nil
+	return nil
 }
 
 // read records the arrivals on one socket, read the ordinary way.

@@ -51,12 +51,6 @@ func raiseFileLimit(b *testing.B, want uint64) uint64 {
 	return lim.Cur
 }
 
-// benchClient is a lean subscriber: small buffers, and (when reading) one
-// goroutine that counts the create events per title.
-type benchClient struct {
-	conn *websocket.Conn
-}
-
 var benchDialer = &websocket.Dialer{ReadBufferSize: 512, WriteBufferSize: 512,
 	WriteBufferPool: &sync.Pool{}, HandshakeTimeout: 30 * time.Second}
 
@@ -70,11 +64,12 @@ func subscribeMessage(query bool) map[string]any {
 	return map[string]any{"type": "subscribe", "collection": "articles", "event": "create", "uid": "b"}
 }
 
-// connectMany opens n sockets authenticated at the upgrade, each subscribed
-// to creates on articles, with limited concurrency (the listen backlog).
-func connectMany(b *testing.B, in *instance, token string, n int, query bool) []*benchClient {
-	b.Helper()
-	out := make([]*benchClient, n)
+// dialSubscribers opens n sockets to url (authenticated at the upgrade),
+// each subscribed as subscribeMessage(query) says and past its init, with
+// limited concurrency (the listen backlog). On an error it closes the
+// sockets it opened.
+func dialSubscribers(url string, n int, query bool) ([]*websocket.Conn, error) {
+	conns := make([]*websocket.Conn, n)
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -83,12 +78,13 @@ func connectMany(b *testing.B, in *instance, token string, n int, query bool) []
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			conn, resp, err := benchDialer.Dial(in.ws+"?access_token="+token, nil)
+			conn, resp, err := benchDialer.Dial(url, nil)
 			if err != nil {
 				failed.Store(err)
 				return
 			}
 			resp.Body.Close()
+			conns[i] = conn
 			if err := conn.WriteJSON(subscribeMessage(query)); err != nil {
 				failed.Store(err)
 				return
@@ -96,21 +92,33 @@ func connectMany(b *testing.B, in *instance, token string, n int, query bool) []
 			// Wait for the init so the subscription is in place.
 			if _, _, err := conn.ReadMessage(); err != nil {
 				failed.Store(err)
-				return
 			}
-			out[i] = &benchClient{conn: conn}
 		}()
 	}
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
-		b.Fatalf("connecting %d sockets: %v", n, err)
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return nil, fmt.Errorf("connecting %d sockets: %w", n, err)
 	}
+	return conns, nil
+}
+
+// connectMany opens n sockets in this process, each subscribed to creates
+// on articles; they are closed when the benchmark ends.
+func connectMany(b *testing.B, in *instance, token string, n int) []*websocket.Conn {
+	b.Helper()
+	conns, err := dialSubscribers(in.ws+"?access_token="+token, n, false)
+	require.NoError(b, err)
 	b.Cleanup(func() {
-		for _, c := range out {
-			c.conn.Close()
+		for _, c := range conns {
+			c.Close()
 		}
 	})
-	return out
+	return conns
 }
 
 // arrivals counts, per write sequence number, how many sockets received it
@@ -327,40 +335,14 @@ func runSubscriberProcess() int {
 		lim.Cur = lim.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
-	conns := make([]*websocket.Conn, n)
-	sem := make(chan struct{}, 32)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			conn, resp, err := benchDialer.Dial(url, nil)
-			if err != nil {
-				failed.Store(err)
-				return
-			}
-			resp.Body.Close()
-			if err := conn.WriteJSON(subscribeMessage(query)); err != nil {
-				failed.Store(err)
-				return
-			}
-			if _, _, err := conn.ReadMessage(); err != nil {
-				failed.Store(err)
-				return
-			}
-			conns[i] = conn
-		}()
-	}
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+	conns, err := dialSubscribers(url, n, query)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "subscriber process:", err)
 		return 1
 	}
 	arr := newArrivals(writes, n)
 	out := make(chan string, writes)
-	if _, err := arr.readArrivals(conns); err != nil {
+	if err := arr.readArrivals(conns); err != nil {
 		fmt.Fprintln(os.Stderr, "subscriber process:", err)
 		return 1
 	}
@@ -422,17 +404,17 @@ func BenchmarkRealtimeThroughput(b *testing.B) {
 	var lat []time.Duration
 	for range rounds {
 		none += measure(b, svc) / rounds
-		clients := connectMany(b, in, token, subscribers, false)
+		clients := connectMany(b, in, token, subscribers)
 		// The subscribers only count the frames they receive, reading the
 		// raw stream: both ends share this machine's two cores, and the
 		// measure is the server's, not a client library's. One of them
 		// also measures each event's latency from its write's start.
 		for _, c := range clients[1:] {
-			go countFrames(c.conn.NetConn(), &received)
+			go countFrames(c.NetConn(), &received)
 		}
 		go func() {
 			for {
-				_, msg, err := clients[0].conn.ReadMessage()
+				_, msg, err := clients[0].ReadMessage()
 				if err != nil {
 					return
 				}
@@ -453,7 +435,7 @@ func BenchmarkRealtimeThroughput(b *testing.B) {
 		}()
 		with += measure(b, svc) / rounds
 		for _, c := range clients {
-			c.conn.Close()
+			c.Close()
 		}
 		require.Eventually(b, func() bool { return len(in.app.Realtime().Clients()) == 0 },
 			30*time.Second, 10*time.Millisecond)
