@@ -93,3 +93,60 @@ SELECT $%[2]d, $%[3]d, $%[4]d, $%[5]d, w.hookd_key, w.hookd_new, $%[7]d::text::j
        $%[6]d
 FROM hookd_write w
 RETURNING id, item_key, data;
+
+-- name: EventAppendWithInsertJobs
+-- EventAppendWithInsert for a create batch watched by durable action hooks:
+-- the same verbs, then five more placeholder numbers for parallel arrays
+-- describing one River job per (event name, action hook) that every created
+-- row gets: args (the job's JSON args without event_ids, which is filled in
+-- here with the row's event id), kind, max_attempts, priority and queue.
+-- The rows, their events and their jobs are one statement: atomic without a
+-- transaction, so the jobs exist if and only if their rows committed, in one
+-- round trip where BEGIN, the insert, River's COPY and COMMIT took four.
+-- The river_job columns are the ones River's own bulk insert
+-- (InsertManyFastTx) sets; internal/event's tests compare the two rows.
+WITH hookd_write AS (%s),
+hookd_numbered AS (
+    SELECT hookd_key, hookd_new, row_number() OVER () AS ord FROM hookd_write
+),
+hookd_events AS (
+    INSERT INTO hookd_event (name, scope, action, collection, item_key, data, payload, accountability, origin)
+    SELECT $%[2]d, $%[3]d, $%[4]d, $%[5]d, w.hookd_key, w.hookd_new, u.payload::jsonb, u.accountability::jsonb,
+           $%[6]d
+    FROM hookd_numbered w
+    JOIN unnest($%[7]d::text[], $%[8]d::text[]) WITH ORDINALITY AS u(payload, accountability, ord) ON u.ord = w.ord
+    ORDER BY w.ord
+    RETURNING id, item_key, data
+),
+hookd_jobs AS (
+    INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, created_at, scheduled_at, metadata, tags)
+    SELECT j.args::jsonb || jsonb_build_object('event_ids', jsonb_build_array(e.id)), j.kind, j.max_attempts,
+           j.priority, j.queue, 'available', now(), now(), '{}', '{}'
+    FROM hookd_events e
+    CROSS JOIN unnest($%[9]d::text[], $%[10]d::text[], $%[11]d::smallint[], $%[12]d::smallint[], $%[13]d::text[])
+               WITH ORDINALITY AS j(args, kind, max_attempts, priority, queue, ord)
+    ORDER BY e.id, j.ord
+)
+SELECT id, item_key, data FROM hookd_events;
+
+-- name: EventAppendWithInsertOneJobs
+-- EventAppendWithInsertJobs for a single row: the verbs of
+-- EventAppendWithInsertOne, then the five job arrays.
+WITH hookd_write AS (%s),
+hookd_events AS (
+    INSERT INTO hookd_event (name, scope, action, collection, item_key, data, payload, accountability, origin)
+    SELECT $%[2]d, $%[3]d, $%[4]d, $%[5]d, w.hookd_key, w.hookd_new, $%[7]d::text::jsonb, $%[8]d::text::jsonb,
+           $%[6]d
+    FROM hookd_write w
+    RETURNING id, item_key, data
+),
+hookd_jobs AS (
+    INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, created_at, scheduled_at, metadata, tags)
+    SELECT j.args::jsonb || jsonb_build_object('event_ids', jsonb_build_array(e.id)), j.kind, j.max_attempts,
+           j.priority, j.queue, 'available', now(), now(), '{}', '{}'
+    FROM hookd_events e
+    CROSS JOIN unnest($%[9]d::text[], $%[10]d::text[], $%[11]d::smallint[], $%[12]d::smallint[], $%[13]d::text[])
+               WITH ORDINALITY AS j(args, kind, max_attempts, priority, queue, ord)
+    ORDER BY j.ord
+)
+SELECT id, item_key, data FROM hookd_events;

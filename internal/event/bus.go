@@ -105,6 +105,7 @@ type Bus struct {
 	matches [4]sync.Map // per kind: event name → []*Hook
 
 	live sync.WaitGroup
+	statementJobs
 }
 
 var queueRE = regexp.MustCompile(`^(?:[a-z0-9])+(?:[_|\-]?[a-z0-9]+)*$`)

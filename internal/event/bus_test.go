@@ -233,20 +233,27 @@ func actionJobs(t *testing.T, d *testdb.DB) []jobRow {
 	return out
 }
 
-// Action jobs exist if and only if the write's transaction commits.
-func TestEnqueueActionsTxCommitAndRollback(t *testing.T) {
-	t.Parallel()
-	d := setupDB(t)
-	ctx := context.Background()
+// syncActions is an extension whose action hooks cover the cases of job
+// insertion: exact and wildcard names, options, another event, another
+// collection.
+func syncActions() hooks.Extension {
 	noop := func(context.Context, hooks.Meta, hooks.EventContext) error { return nil }
-	bus := newBus(t, &event.BusConfig{Pool: d.Pool}, ext("sync", func(r hooks.Registrar, _ *hooks.Context) error {
+	return ext("sync", func(r hooks.Registrar, _ *hooks.Context) error {
 		r.Action("items.create", noop)
 		r.Action("notes.items.create", noop, hooks.Name("notify"), hooks.Queue("slow"), hooks.Priority(2), hooks.MaxAttempts(3))
 		r.Action("**", noop)
 		r.Action("items.update", noop)
 		r.Action("items.create", noop, hooks.Collections("recipes"))
 		return nil
-	}))
+	})
+}
+
+// Action jobs exist if and only if the write's transaction commits.
+func TestEnqueueActionsTxCommitAndRollback(t *testing.T) {
+	t.Parallel()
+	d := setupDB(t)
+	ctx := context.Background()
+	bus := newBus(t, &event.BusConfig{Pool: d.Pool}, syncActions())
 	names := []string{"items.create", "notes.items.create"}
 	meta := hooks.Meta{Collection: "notes", EventIDs: []int64{41}}
 

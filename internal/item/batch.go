@@ -25,14 +25,16 @@ import (
 // it. Alone, a create goes out at once; under load, N creates cost one
 // statement and one commit instead of N.
 //
-// A batch nobody's actions watch is the one multi-row INSERT … RETURNING
-// that also appends the events, outside any transaction. A watched batch
-// is a transaction: that statement, one River InsertManyFastTx with every
-// create's jobs (each create's own: its key, its filtered payload, its
-// event), COMMIT — so the jobs exist if and only if their rows committed.
-// A batch that fails (one bad row fails them all, or the commit fails) is
-// replayed one create at a time, each in its own transaction for a watched
-// batch, so each request gets its own result or error and nothing
+// A batch is one multi-row INSERT … RETURNING that also appends the events
+// and, when durable action hooks watch the collection, inserts each event's
+// River jobs (sql/events.sql, EventAppendWithInsertJobs), outside any
+// transaction: one statement is atomic, so the jobs exist if and only if
+// their rows committed. River's workers are then notified as River's own
+// insert would (event.Bus.NotifyJobsInserted). It replaced a transaction of
+// BEGIN, the insert, River's InsertManyFastTx and COMMIT: four round trips
+// for a watched batch instead of one (BENCHMARKS.md). A batch that fails
+// (one bad row fails them all, or the commit fails) is replayed one create
+// at a time, so each request gets its own result or error and nothing
 // half-written remains. The replay never runs filters again: they ran once,
 // before the create joined.
 
@@ -181,37 +183,33 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 }
 
 // writeBatch writes the creates in one statement with their events and,
-// when action hooks watch the collection, enqueues all their jobs in the
-// same transaction.
+// when action hooks watch the collection, all their jobs.
 func (it *Items) writeBatch(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, error) {
 	names := it.eventNames("create")
-	if !it.hooked(kindAction, names) {
-		out, ids, err := it.insertMany(ctx, it.svc.cfg.Pool, cols, batch)
-		if err != nil {
-			return nil, err
-		}
-		if it.svc.cfg.Committed != nil {
-			it.svc.cfg.Committed(ctx, it.coll.Name, ids)
-		}
-		return out, nil
-	}
-	var out []*created
-	err := it.inTx(ctx, func(tx pgx.Tx) ([]int64, error) {
+	var jobs []store.ActionJob
+	if it.hooked(kindAction, names) {
 		var err error
-		if out, _, err = it.insertMany(ctx, tx, cols, batch); err != nil {
+		if jobs, err = it.svc.cfg.Hooks.ActionJobRows(names, it.coll.Name); err != nil {
 			return nil, err
 		}
-		return it.enqueueCreated(ctx, tx, names, out)
-	})
+	}
+	out, ids, err := it.insertMany(ctx, it.svc.cfg.Pool, cols, batch, jobs)
 	if err != nil {
 		return nil, err
+	}
+	if len(jobs) > 0 {
+		it.svc.cfg.Hooks.NotifyJobsInserted(ctx, jobs)
+	}
+	if it.svc.cfg.Committed != nil {
+		it.svc.cfg.Committed(ctx, it.coll.Name, ids)
 	}
 	return out, nil
 }
 
-// insertMany is one INSERT … VALUES (…), (…) with an event per row; it
-// returns the creates and their event ids.
-func (it *Items) insertMany(ctx context.Context, q store.Querier, cols []string, batch []*pendingCreate) ([]*created, []int64, error) {
+// insertMany is one INSERT … VALUES (…), (…) with an event per row and,
+// per event, the jobs; it returns the creates and their event ids.
+func (it *Items) insertMany(ctx context.Context, q store.Querier, cols []string, batch []*pendingCreate,
+	jobs []store.ActionJob) ([]*created, []int64, error) {
 	args := make([]any, 0, len(cols)*len(batch))
 	rows := make([]store.ItemInsertRow, len(batch))
 	for i, p := range batch {
@@ -219,7 +217,7 @@ func (it *Items) insertMany(ctx context.Context, q store.Querier, cols []string,
 		rows[i] = store.ItemInsertRow{Payload: p.payload, Accountability: p.acc}
 	}
 	written, ids, err := store.ItemInsertWithEventsTx(ctx, q, it.insertManySQL(cols, len(batch)), args,
-		it.eventFor("create", nil), rows)
+		it.eventFor("create", nil), rows, jobs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating %d item(s) in %s: %w", len(batch), it.coll.Name, err)
 	}

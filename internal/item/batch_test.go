@@ -203,8 +203,9 @@ func TestHookedBatchWithABadCreate(t *testing.T) {
 }
 
 // TestHookedBatchFailingCommit: a deferred unique constraint fails at
-// COMMIT, after the rows, events and jobs were all written: nothing of a
-// failed create may remain, and its jobs least of all.
+// the commit (the statement's own: rows, events and jobs are one
+// statement), after the rows, events and jobs were all written: nothing of
+// a failed create may remain, and its jobs least of all.
 func TestHookedBatchFailingCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -225,7 +226,6 @@ func TestHookedBatchFailingCommit(t *testing.T) {
 			continue
 		}
 		requireNotUnique(t, r.err, r.title)
-		require.ErrorContains(t, r.err, "committing")
 	}
 	require.Equal(t, 1, ok)
 	require.Equal(t, 1, b.count(t, "SELECT count(*) FROM articles"))

@@ -46,6 +46,14 @@ type HookRunner interface {
 	// EnqueueActionsTx inserts in tx one River job per durable action hook
 	// matching the names.
 	EnqueueActionsTx(ctx context.Context, tx pgx.Tx, names []string, meta hooks.Meta) error
+	// ActionJobRows gives the river_job rows of the durable action hooks
+	// matching the names that every create in collection gets, so a create
+	// batch inserts them in its own statement (batch.go); the caller must
+	// not modify them.
+	ActionJobRows(names []string, collection string) ([]store.ActionJob, error)
+	// NotifyJobsInserted wakes River's workers for jobs a statement
+	// inserted, once it committed.
+	NotifyJobsInserted(ctx context.Context, jobs []store.ActionJob)
 	// Emit runs live (in-process, non-durable) actions for names without
 	// waiting; errors are logged.
 	Emit(ctx context.Context, names []string, meta hooks.Meta, ec hooks.EventContext)

@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,8 @@ type clientOpts struct {
 	rescueStuckJobsAfter time.Duration
 	jobTimeout           time.Duration
 	queues               map[string]river.QueueConfig
+	// fetchPollInterval replaces the 50ms poll (River's default is 1s).
+	fetchPollInterval time.Duration
 }
 
 func newBus(t testing.TB, pool *pgxpool.Pool, register hooks.RegisterFunc) *event.Bus {
@@ -61,7 +64,7 @@ func newClient(t testing.TB, pool *pgxpool.Pool, bus *event.Bus, o clientOpts) *
 		Workers:              workers,
 		PeriodicJobs:         jobs.PeriodicJobs(bus),
 		FetchCooldown:        20 * time.Millisecond,
-		FetchPollInterval:    50 * time.Millisecond,
+		FetchPollInterval:    cmp.Or(o.fetchPollInterval, 50*time.Millisecond),
 		RetryPolicy:          fastRetry{},
 		RescueStuckJobsAfter: o.rescueStuckJobsAfter,
 		JobTimeout:           o.jobTimeout,
@@ -182,6 +185,54 @@ func TestFailingActionIsRetriedThenSucceeds(t *testing.T) {
 	j := hookJobs(t, d.Pool, event.ActionKind)[0]
 	require.Equal(t, 2, j.Attempt)
 	require.Equal(t, []string{"action hook test:items.create on items.create: webhook answered 502"}, j.Errors)
+}
+
+// Jobs a create statement inserted itself (the group commit's
+// EventAppendWithInsertJobs) wake the workers the way River's own insert
+// does: with the poll a minute away, only the bus's insert notification can
+// bring the job to the worker within the test's ten seconds.
+func TestJobsWrittenByTheStatementWakeTheWorkers(t *testing.T) {
+	t.Parallel()
+	d := testdb.New(t)
+	ctx := context.Background()
+	_, err := d.Pool.Exec(ctx, "CREATE TABLE notes (id serial PRIMARY KEY, title text)")
+	require.NoError(t, err)
+	ran := make(chan any, 2)
+	bus := newBus(t, d.Pool, func(r hooks.Registrar, _ *hooks.Context) error {
+		r.Action("notes.items.create", func(_ context.Context, m hooks.Meta, _ hooks.EventContext) error {
+			ran <- m.Key
+			return nil
+		})
+		return nil
+	})
+	start(t, newClient(t, d.Pool, bus, clientOpts{fetchPollInterval: time.Minute}))
+	awaitRun := func(what string) any {
+		t.Helper()
+		select {
+		case key := <-ran:
+			return key
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the action did not run within 10s", what)
+			return nil
+		}
+	}
+	// River's own insert first: once its job ran, the client is up and
+	// listening, so the next wake-up can only come from our notification.
+	write(t, d.Pool, bus, []string{"notes.items.create"}, []store.EventAppendParams{{
+		Name: "items.create", Scope: "items", Action: "create", Collection: "notes", ItemKey: 0}})
+	require.Equal(t, float64(0), awaitRun("River's insert"))
+
+	names := []string{"items.create", "notes.items.create"}
+	jobRows, err := bus.ActionJobRows(names, "notes")
+	require.NoError(t, err)
+	require.Len(t, jobRows, 1)
+	written, _, err := store.ItemInsertWithEventsTx(ctx, d.Pool,
+		"INSERT INTO notes (title) VALUES ($1) RETURNING to_jsonb(id) AS hookd_key, to_jsonb(notes.*) AS hookd_new",
+		[]any{"woken"}, store.ItemWriteEvent{Name: "items.create", Scope: "items", Action: "create", Collection: "notes"},
+		[]store.ItemInsertRow{{Payload: hooks.Item{"title": "woken"}}}, jobRows)
+	require.NoError(t, err)
+	bus.NotifyJobsInserted(ctx, jobRows)
+	require.JSONEq(t, string(written[0].Key), fmt.Sprint(awaitRun("the statement's job")))
 }
 
 // Exhausted jobs stay discarded, visible in the view, and can be retried.

@@ -136,9 +136,11 @@ type ItemInsertRow struct {
 // rows, ending in RETURNING hookd_key, hookd_new (jsonb), and use
 // placeholders $1…$len(args). ev gives the name, scope, action, collection
 // and origin shared by every event (its Payload and Accountability are
-// ignored). It returns the rows and event ids in VALUES order.
+// ignored). jobs, when not empty, are River jobs every row gets in the same
+// statement, each with the row's event id. It returns the rows and event ids
+// in VALUES order.
 func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args []any, ev ItemWriteEvent,
-	rows []ItemInsertRow) ([]ItemRow, []int64, error) {
+	rows []ItemInsertRow, jobs []ActionJob) ([]ItemRow, []int64, error) {
 	n := len(args)
 	payloads := make([]*string, len(rows))
 	accs := make([]*string, len(rows))
@@ -157,7 +159,13 @@ func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args 
 	} else {
 		all = append(all, payloads, accs)
 	}
-	sql := fmt.Sprintf(hsql.Query(template), insert, n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+	verbs := []any{insert, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7}
+	if len(jobs) > 0 {
+		template += "Jobs"
+		all = appendJobArrays(all, jobs)
+		verbs = append(verbs, n+8, n+9, n+10, n+11, n+12)
+	}
+	sql := fmt.Sprintf(hsql.Query(template), verbs...)
 	res, err := q.Query(ctx, sql, all...)
 	if err != nil {
 		return nil, nil, translateItem(err)
@@ -178,6 +186,33 @@ func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args 
 		return nil, nil, fmt.Errorf("insert returned %d rows for %d values", len(items), len(rows))
 	}
 	return items, ids, nil
+}
+
+// ActionJob is one River job of a durable action hook that a write's
+// statement inserts for each event it appends (EventAppendWithInsertJobs):
+// River's defaults resolved, as River's insert would store them.
+type ActionJob struct {
+	// Args is the job's JSON args without event_ids, which the statement
+	// sets to the event's id.
+	Args json.RawMessage
+	// Kind, MaxAttempts, Priority and Queue are river_job's columns.
+	Kind        string
+	MaxAttempts int16
+	Priority    int16
+	Queue       string
+}
+
+// appendJobArrays appends the statement's five parallel job arrays.
+func appendJobArrays(all []any, jobs []ActionJob) []any {
+	args := make([]string, len(jobs))
+	kinds := make([]string, len(jobs))
+	attempts := make([]int16, len(jobs))
+	priorities := make([]int16, len(jobs))
+	queues := make([]string, len(jobs))
+	for i, j := range jobs {
+		args[i], kinds[i], attempts[i], priorities[i], queues[i] = string(j.Args), j.Kind, j.MaxAttempts, j.Priority, j.Queue
+	}
+	return append(all, args, kinds, attempts, priorities, queues)
 }
 
 // ItemsJSON runs a read statement whose rows are one JSON column and returns
