@@ -157,7 +157,7 @@ func New(ctx context.Context, c *Config) (_ *App, err error) {
 	a.river, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:           a.instanceID,
 		Logger:       c.Logger.With(slog.String("component", "river")),
-		Queues:       jobs.Queues(a.bus, 50),
+		Queues:       jobs.Queues(a.bus, cfg.HookWorkers),
 		Workers:      workers,
 		PeriodicJobs: jobs.PeriodicJobs(a.bus),
 	})

@@ -29,6 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, c.Websockets.HeartbeatPeriod)
 	require.Equal(t, 100*time.Millisecond, c.RealtimeDispatchInterval)
 	require.Equal(t, 80*time.Microsecond, c.RealtimeDispatchPerSocket)
+	require.Equal(t, 200, c.HookWorkers)
 	require.True(t, c.SecretGenerated)
 	require.Len(t, c.Secret, 64)
 }
@@ -39,7 +40,7 @@ func TestLoadValues(t *testing.T) {
 		"PORT": "9000", "DATABASE_URL": "postgres://x/y", "LOG_LEVEL": "debug", "LOG_FORMAT": "JSON",
 		"MAX_PAYLOAD_SIZE": "2mb", "REFRESH_TOKEN_TTL": "1d", "ACCESS_TOKEN_TTL": "900000",
 		"WEBSOCKETS_REST_AUTH": "Strict", "EXTENSIONS": "a, b,,c", "SECRET": "s",
-		"REALTIME_DISPATCH_INTERVAL": "20ms", "REALTIME_DISPATCH_PER_SOCKET": "10us",
+		"REALTIME_DISPATCH_INTERVAL": "20ms", "REALTIME_DISPATCH_PER_SOCKET": "10us", "HOOK_WORKERS": "8",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, 9000, c.Port)
@@ -53,6 +54,7 @@ func TestLoadValues(t *testing.T) {
 	require.Equal(t, []string{"a", "b", "c"}, c.Extensions)
 	require.Equal(t, 20*time.Millisecond, c.RealtimeDispatchInterval)
 	require.Equal(t, 10*time.Microsecond, c.RealtimeDispatchPerSocket)
+	require.Equal(t, 8, c.HookWorkers)
 	require.False(t, c.SecretGenerated)
 }
 
@@ -68,11 +70,11 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 	_, err := Load(env(map[string]string{
 		"PORT": "eighty", "LOG_FORMAT": "xml", "WEBSOCKETS_REST_AUTH": "open",
 		"ACCESS_TOKEN_TTL": "soon", "WEBSOCKETS_ENABLED": "yes please", "MAX_PAYLOAD_SIZE": "big",
-		"WEBSOCKETS_REST_PATH": "websocket", "REALTIME_DISPATCH_PER_SOCKET": "-1ms",
+		"WEBSOCKETS_REST_PATH": "websocket", "REALTIME_DISPATCH_PER_SOCKET": "-1ms", "HOOK_WORKERS": "0",
 	}))
 	require.Error(t, err)
 	for _, name := range []string{"PORT", "LOG_FORMAT", "WEBSOCKETS_REST_AUTH", "ACCESS_TOKEN_TTL",
-		"WEBSOCKETS_ENABLED", "MAX_PAYLOAD_SIZE", "WEBSOCKETS_REST_PATH", "REALTIME_DISPATCH_PER_SOCKET"} {
+		"WEBSOCKETS_ENABLED", "MAX_PAYLOAD_SIZE", "WEBSOCKETS_REST_PATH", "REALTIME_DISPATCH_PER_SOCKET", "HOOK_WORKERS"} {
 		require.Contains(t, err.Error(), "invalid "+name+"=")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/config"
 	"github.com/hookd/hookd/internal/jobs"
 	"github.com/hookd/hookd/internal/store"
 	"github.com/hookd/hookd/internal/testdb"
@@ -45,9 +46,11 @@ func BenchmarkActionHooksCompleted(b *testing.B) {
 
 	workers, err := jobs.Workers(&jobs.Config{Bus: bus})
 	require.NoError(b, err)
+	// The queues an app instance runs: its default HOOK_WORKERS.
+	cfg, err := config.Load(func(string) (string, bool) { return "", false })
+	require.NoError(b, err)
 	client, err := river.NewClient(riverpgxv5.New(d.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler),
-		// The queues an app instance runs (internal/app: 50 workers).
-		Queues: jobs.Queues(bus, 50), Workers: workers})
+		Queues: jobs.Queues(bus, cfg.HookWorkers), Workers: workers})
 	require.NoError(b, err)
 	// A subscriber that falls behind loses events: size the buffer for all.
 	completed, cancel := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: b.N + 1,
