@@ -103,8 +103,7 @@ RETURNING id, item_key, data;
 -- The rows, their events and their jobs are one statement: atomic without a
 -- transaction, so the jobs exist if and only if their rows committed, in one
 -- round trip where BEGIN, the insert, River's COPY and COMMIT took four.
--- The river_job columns are the ones River's own bulk insert
--- (InsertManyFastTx) sets; internal/event's tests compare the two rows.
+-- The statement ends in ActionJobsForEvents, which internal/store appends.
 WITH hookd_write AS (%s),
 hookd_numbered AS (
     SELECT hookd_key, hookd_new, row_number() OVER () AS ord FROM hookd_write
@@ -118,20 +117,11 @@ hookd_events AS (
     ORDER BY w.ord
     RETURNING id, item_key, data
 ),
-hookd_jobs AS (
-    INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, created_at, scheduled_at, metadata, tags)
-    SELECT j.args::jsonb || jsonb_build_object('event_ids', jsonb_build_array(e.id)), j.kind, j.max_attempts,
-           j.priority, j.queue, 'available', now(), now(), '{}', '{}'
-    FROM hookd_events e
-    CROSS JOIN unnest($%[9]d::text[], $%[10]d::text[], $%[11]d::smallint[], $%[12]d::smallint[], $%[13]d::text[])
-               WITH ORDINALITY AS j(args, kind, max_attempts, priority, queue, ord)
-    ORDER BY e.id, j.ord
-)
-SELECT id, item_key, data FROM hookd_events;
 
 -- name: EventAppendWithInsertOneJobs
 -- EventAppendWithInsertJobs for a single row: the verbs of
--- EventAppendWithInsertOne, then the five job arrays.
+-- EventAppendWithInsertOne, then the five job arrays; it too ends in
+-- ActionJobsForEvents.
 WITH hookd_write AS (%s),
 hookd_events AS (
     INSERT INTO hookd_event (name, scope, action, collection, item_key, data, payload, accountability, origin)
@@ -140,6 +130,14 @@ hookd_events AS (
     FROM hookd_write w
     RETURNING id, item_key, data
 ),
+
+-- name: ActionJobsForEvents
+-- The end of EventAppendWithInsertJobs and EventAppendWithInsertOneJobs,
+-- after their hookd_events CTE: per event, one river_job row per element of
+-- the five job arrays (placeholder numbers 9 to 13 of those templates), in
+-- event then array order, which is River's own insert order; the statement
+-- returns the events. The columns are the ones River's bulk insert
+-- (InsertManyFastTx) sets; internal/event's tests compare the two rows.
 hookd_jobs AS (
     INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, created_at, scheduled_at, metadata, tags)
     SELECT j.args::jsonb || jsonb_build_object('event_ids', jsonb_build_array(e.id)), j.kind, j.max_attempts,
@@ -147,6 +145,6 @@ hookd_jobs AS (
     FROM hookd_events e
     CROSS JOIN unnest($%[9]d::text[], $%[10]d::text[], $%[11]d::smallint[], $%[12]d::smallint[], $%[13]d::text[])
                WITH ORDINALITY AS j(args, kind, max_attempts, priority, queue, ord)
-    ORDER BY j.ord
+    ORDER BY e.id, j.ord
 )
 SELECT id, item_key, data FROM hookd_events;

@@ -41,7 +41,8 @@ func TestTemplatesFormatCleanly(t *testing.T) {
 		require.Contains(t, got, "$7", name)
 	}
 	for _, name := range []string{"EventAppendWithInsertJobs", "EventAppendWithInsertOneJobs"} {
-		got := fmt.Sprintf(Query(name), "INSERT INTO t DEFAULT VALUES RETURNING 1", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+		got := fmt.Sprintf(Query(name)+"\n"+Query("ActionJobsForEvents"), "INSERT INTO t DEFAULT VALUES RETURNING 1",
+			1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 		require.NotContains(t, got, "%!", name)
 		require.Contains(t, got, "$12", name)
 	}

@@ -159,13 +159,14 @@ func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args 
 	} else {
 		all = append(all, payloads, accs)
 	}
+	text := hsql.Query(template)
 	verbs := []any{insert, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7}
 	if len(jobs) > 0 {
-		template += "Jobs"
+		text = hsql.Query(template+"Jobs") + "\n" + hsql.Query("ActionJobsForEvents")
 		all = appendJobArrays(all, jobs)
 		verbs = append(verbs, n+8, n+9, n+10, n+11, n+12)
 	}
-	sql := fmt.Sprintf(hsql.Query(template), verbs...)
+	sql := fmt.Sprintf(text, verbs...)
 	res, err := q.Query(ctx, sql, all...)
 	if err != nil {
 		return nil, nil, translateItem(err)
