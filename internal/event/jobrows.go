@@ -58,6 +58,8 @@ func (b *Bus) ActionJobRows(names []string, collection string) ([]store.ActionJo
 }
 
 func (b *Bus) actionJobRows(names []string, collection string) ([]store.ActionJob, error) {
+	// A placeholder event id: appendActionJobs then builds event-backed
+	// args (no inline meta); the id itself is left to the statement.
 	meta := hooks.Meta{Collection: collection, EventIDs: []int64{0}}
 	var out []store.ActionJob
 	for _, p := range b.appendActionJobs(nil, names, meta) {

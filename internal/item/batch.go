@@ -185,11 +185,11 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 // writeBatch writes the creates in one statement with their events and,
 // when action hooks watch the collection, all their jobs.
 func (it *Items) writeBatch(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, error) {
-	names := it.eventNames("create")
 	var jobs []store.ActionJob
-	if it.hooked(kindAction, names) {
+	if h := it.svc.cfg.Hooks; h != nil {
+		// No job rows is the answer for a collection no action watches.
 		var err error
-		if jobs, err = it.svc.cfg.Hooks.ActionJobRows(names, it.coll.Name); err != nil {
+		if jobs, err = h.ActionJobRows(it.eventNames("create"), it.coll.Name); err != nil {
 			return nil, err
 		}
 	}
