@@ -34,8 +34,16 @@ lint: $(TOOLS)/staticcheck
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-## bench: the Go benchmarks (see BENCHMARKS.md for the recorded results)
+## bench: the Go benchmarks (see BENCHMARKS.md for the recorded results);
+## installs wrk, the items benchmark's HTTP load client, as root when missing
 bench:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's wrk"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >/dev/null || \
+	    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk >/dev/null; } || \
+	    echo "installing wrk failed: BenchmarkItemsAPI falls back to its built-in Go client"; \
+	  else echo "wrk not found: BenchmarkItemsAPI falls back to its built-in Go client"; fi; }
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
 
 ## db / db-stop: start (and print the URL of) or stop the project-local cluster

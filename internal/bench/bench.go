@@ -6,8 +6,9 @@
 // /items/articles?limit=100 rate and latency, and how fast the action jobs
 // the hooked phases queued complete. The phases alternate (A B C A B C…)
 // so that noise from other load on the machine hits every side alike, and
-// rates are medians. The HTTP load comes from Load, a lean keep-alive
-// client, since it shares the cores with the server as pgbench does with
+// rates are medians. The HTTP load comes from wrk when it is installed
+// (WrkLoad), else from Load, a lean keep-alive Go client: the client
+// shares the cores with the server as pgbench, a C client, does with
 // Postgres. BenchmarkItemsAPI (make bench) runs it and prints the table
 // recorded in BENCHMARKS.md.
 package bench
@@ -78,6 +79,11 @@ type Config struct {
 	EventStatement bool
 	// Pgbench is the pgbench binary. Default /usr/bin/pgbench, else PATH.
 	Pgbench string
+	// Client is the HTTP load client, ClientWrk or ClientGo. Default wrk
+	// when it is found (Wrk, else PATH), else the built-in Go client.
+	Client string
+	// Wrk is the wrk binary. Default: wrk on PATH.
+	Wrk string
 	// Realtime keeps the WebSocket hub on: every commit then also wakes it
 	// (a coalesced NOTIFY and an event-log read). Default off, so the
 	// numbers are the item write path's.
@@ -92,6 +98,8 @@ type Config struct {
 
 // Result is what a run measured. Per-round slices are in round order.
 type Result struct {
+	// Client is the HTTP load client that ran: ClientWrk or ClientGo.
+	Client   string
 	Realtime bool
 	Clients  int
 	Phase    time.Duration
@@ -107,9 +115,15 @@ type Result struct {
 	Post, PostHooks []float64
 	// Latencies over all rounds.
 	PostP50, PostP99, PostHooksP50, PostHooksP99 time.Duration
-	// Answer counts over all rounds: OK is 200, errors anything else (must
-	// be 0).
+	// Answer counts over all rounds, as the client counted them: OK is a
+	// success, errors anything else (must be 0).
 	PostOK, PostErrors, PostHooksOK, PostHooksErrors int64
+	// Created and HooksCreated count the articles the POST phases without
+	// and with hooks added, read from the table once each phase's last
+	// request has finished (a client stopping at the phase's end may not
+	// wait for the answers in flight, so the rows, not the answers, are
+	// what the invariants below are checked against).
+	Created, HooksCreated int64
 	// EventsAdded counts the hookd_event rows the POST phases appended (one
 	// per created article); JobsAdded the river_job rows the hooked phases
 	// inserted (two per hooked create); Filtered the hooked creates whose
@@ -155,6 +169,7 @@ func (r *Result) Table() string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(name, format string, args ...any) { fmt.Fprintf(tw, name+"\t"+format+"\n", args...) }
 	row("measure", "value")
+	row("HTTP load client", "%s", r.Client)
 	row("clients; phase x rounds", "%d; %s x %d", r.Clients, r.Phase, r.Rounds)
 	row("realtime hub", "%s", map[bool]string{true: "on", false: "off"}[r.Realtime])
 	row("pgbench INSERT tps (median; per round)", "%.0f; %s", median(r.Pgbench), rates(r.Pgbench))
@@ -170,9 +185,10 @@ func (r *Result) Table() string {
 	row("POST no hooks p50 / p99", "%s / %s", ms(r.PostP50), ms(r.PostP99))
 	row("POST hooks p50 / p99", "%s / %s", ms(r.PostHooksP50), ms(r.PostHooksP99))
 	row("POST errors (no hooks; hooks)", "%d; %d", r.PostErrors, r.PostHooksErrors)
-	row("hookd_event rows per created article", "%.2f", ratio(float64(r.EventsAdded), float64(r.PostOK+r.PostHooksOK)))
-	row("river_job rows per hooked create", "%.2f", ratio(float64(r.JobsAdded), float64(r.PostHooksOK)))
-	row("hooked creates carrying the filter's value", "%.2f", ratio(float64(r.Filtered), float64(r.PostHooksOK)))
+	row("articles created (no hooks; hooks)", "%d; %d", r.Created, r.HooksCreated)
+	row("hookd_event rows per created article", "%.2f", ratio(float64(r.EventsAdded), float64(r.Created+r.HooksCreated)))
+	row("river_job rows per hooked create", "%.2f", ratio(float64(r.JobsAdded), float64(r.HooksCreated)))
+	row("hooked creates carrying the filter's value", "%.2f", ratio(float64(r.Filtered), float64(r.HooksCreated)))
 	row("GET /items/articles?limit=100 req/s", "%.0f (table: %d rows)", r.GetRPS, r.RowsAtGet)
 	row("GET p50 / p99", "%s / %s", ms(r.GetP50), ms(r.GetP99))
 	row("GET errors", "%d", r.GetErrors)
@@ -252,6 +268,10 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	load, client, err := loadClient(&c)
+	if err != nil {
+		return nil, err
+	}
 	// The instances run with the runtime settings `hookd serve` uses.
 	app.TuneRuntime(os.LookupEnv)
 	seconds := int(math.Ceil(c.Phase.Seconds()))
@@ -314,7 +334,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	post := &Request{Method: "POST", Path: "/items/articles", Body: body, Header: map[string]string{
 		"Authorization": "Bearer " + token, "Content-Type": "application/json"}}
 
-	res := &Result{Realtime: c.Realtime, Clients: c.Clients, Phase: c.Phase, Rounds: c.Rounds}
+	res := &Result{Client: client, Realtime: c.Realtime, Clients: c.Clients, Phase: c.Phase, Rounds: c.Rounds}
 	var postLat, hooksLat []time.Duration
 	jobsBefore, err := count(ctx, plain, "SELECT count(*) FROM river_job")
 	if err != nil {
@@ -334,25 +354,27 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			res.PgbenchEvent = append(res.PgbenchEvent, tps)
 		}
 		for _, a := range []*app.App{plain, hooked} {
-			before, err := count(ctx, plain, "SELECT count(*) FROM hookd_event")
+			before, err := settledCounts(ctx, plain)
 			if err != nil {
 				return nil, err
 			}
-			st, err := Load(ctx, a.Addr(), c.Clients, c.Phase, post)
+			st, err := load(ctx, a.Addr(), c.Clients, c.Phase, post)
 			if err != nil {
 				return nil, err
 			}
-			after, err := count(ctx, plain, "SELECT count(*) FROM hookd_event")
+			after, err := settledCounts(ctx, plain)
 			if err != nil {
 				return nil, err
 			}
-			res.EventsAdded += after - before
+			res.EventsAdded += after.events - before.events
 			if a == plain {
+				res.Created += after.articles - before.articles
 				res.Post = append(res.Post, st.Rate)
 				res.PostOK += st.OK
 				res.PostErrors += st.Failed
 				postLat = append(postLat, st.Latencies...)
 			} else {
+				res.HooksCreated += after.articles - before.articles
 				res.PostHooks = append(res.PostHooks, st.Rate)
 				res.PostHooksOK += st.OK
 				res.PostHooksErrors += st.Failed
@@ -376,7 +398,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	if res.RowsAtGet, err = count(ctx, plain, "SELECT count(*) FROM articles"); err != nil {
 		return nil, err
 	}
-	st, err := Load(ctx, plain.Addr(), c.Clients, c.Phase, &Request{Method: "GET", Path: "/items/articles?limit=100",
+	st, err := load(ctx, plain.Addr(), c.Clients, c.Phase, &Request{Method: "GET", Path: "/items/articles?limit=100",
 		Header: map[string]string{"Authorization": "Bearer " + token}})
 	if err != nil {
 		return nil, err
@@ -394,6 +416,59 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// loadFunc runs one HTTP load phase: Load or WrkLoad.
+type loadFunc func(ctx context.Context, addr string, clients int, d time.Duration, req *Request) (*LoadStats, error)
+
+// loadClient picks the run's HTTP load client (Config.Client).
+func loadClient(c *Config) (loadFunc, string, error) {
+	switch c.Client {
+	case ClientGo:
+		return Load, ClientGo, nil
+	case "", ClientWrk:
+		wrk, err := findWrk(c.Wrk)
+		if err != nil {
+			if c.Client == "" {
+				return Load, ClientGo, nil
+			}
+			return nil, "", err
+		}
+		return func(ctx context.Context, addr string, clients int, d time.Duration, req *Request) (*LoadStats, error) {
+			return WrkLoad(ctx, wrk, addr, clients, d, req)
+		}, ClientWrk, nil
+	}
+	return nil, "", fmt.Errorf("bench: unknown load client %q (want %q or %q)", c.Client, ClientWrk, ClientGo)
+}
+
+// tableCounts are the rows the POST phases add.
+type tableCounts struct{ articles, events int64 }
+
+// settledCounts counts articles and events once no request is still
+// writing: when the two counts read the same twice, 50 ms apart (a create
+// takes a few milliseconds; a client that stopped at the phase's end
+// leaves at most one request per connection in flight).
+func settledCounts(ctx context.Context, a *app.App) (tableCounts, error) {
+	read := func() (tableCounts, error) {
+		var n tableCounts
+		err := a.Pool().QueryRow(ctx, "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM hookd_event)").
+			Scan(&n.articles, &n.events)
+		return n, err
+	}
+	last, err := read()
+	for err == nil {
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		var now tableCounts
+		if now, err = read(); err == nil && now == last {
+			return now, nil
+		}
+		last = now
+	}
+	return last, fmt.Errorf("counting articles and events: %w", err)
 }
 
 // drain resumes the default queue and times the hooked instance's workers

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,10 @@ import (
 // does not ask for more.
 func BenchmarkItemsAPI(b *testing.B) {
 	d := testdb.New(b)
-	cfg := &bench.Config{DatabaseURL: d.URL, EventStatement: os.Getenv("HOOKD_BENCH_EVENT_STATEMENT") != ""}
+	// HOOKD_BENCH_CLIENT=go (or wrk) picks the HTTP load client; by
+	// default wrk when it is installed.
+	cfg := &bench.Config{DatabaseURL: d.URL, EventStatement: os.Getenv("HOOKD_BENCH_EVENT_STATEMENT") != "",
+		Client: os.Getenv("HOOKD_BENCH_CLIENT")}
 	// HOOKD_BENCH_LOG=1 logs each phase with its time to stderr, to line
 	// a profile or a system-wide sample up with the phases.
 	if os.Getenv("HOOKD_BENCH_LOG") != "" {
@@ -57,8 +61,8 @@ func BenchmarkItemsAPI(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// TestRunSmoke proves the benchmark harness works (short phases; the
-// numbers mean nothing here).
+// TestRunSmoke proves the benchmark harness works with each load client
+// (short phases; the numbers mean nothing here).
 func TestRunSmoke(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("pgbench"); err != nil {
@@ -66,10 +70,23 @@ func TestRunSmoke(t *testing.T) {
 			t.Skip("pgbench is not installed (postgresql-client); the benchmark needs it")
 		}
 	}
+	for _, client := range []string{bench.ClientGo, bench.ClientWrk} {
+		t.Run(client, func(t *testing.T) {
+			t.Parallel()
+			if client == bench.ClientWrk {
+				requireWrk(t)
+			}
+			smoke(t, client)
+		})
+	}
+}
+
+func smoke(t *testing.T, client string) {
 	d := testdb.New(t)
 	res, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: d.URL, Clients: 2, Phase: time.Second,
-		Rounds: 1, EventStatement: true})
+		Rounds: 1, EventStatement: true, Client: client})
 	require.NoError(t, err)
+	require.Equal(t, client, res.Client)
 	require.Len(t, res.Pgbench, 1)
 	require.Positive(t, res.Pgbench[0])
 	require.Positive(t, res.PgbenchEvent[0])
@@ -79,16 +96,91 @@ func TestRunSmoke(t *testing.T) {
 	require.Zero(t, res.PostHooksErrors)
 	require.Zero(t, res.GetErrors)
 	require.Positive(t, res.GetRPS)
-	// The load client finishes every request it sends: exactly one event
-	// per created article, two jobs and the filter's value per hooked one.
-	require.Equal(t, res.PostOK+res.PostHooksOK, res.EventsAdded)
-	require.Equal(t, 2*res.PostHooksOK, res.JobsAdded)
-	require.Equal(t, res.PostHooksOK, res.Filtered)
+	// Every answered create made its row, and the rows are counted once
+	// nothing is in flight: exactly one event per created article, two
+	// jobs and the filter's value per hooked one.
+	require.GreaterOrEqual(t, res.Created, res.PostOK)
+	require.GreaterOrEqual(t, res.HooksCreated, res.PostHooksOK)
+	require.Equal(t, res.Created+res.HooksCreated, res.EventsAdded)
+	require.Equal(t, 2*res.HooksCreated, res.JobsAdded)
+	require.Equal(t, res.HooksCreated, res.Filtered)
 	// Every job was worked.
 	require.Equal(t, res.JobsAdded, res.JobsCompleted)
 	require.Zero(t, res.JobsNotCompleted)
 	require.Positive(t, res.HooksPerSecond())
 	require.Contains(t, res.Table(), "POST hooks / POST no hooks")
+	require.Regexp(t, `(?m)^HTTP load client +`+client+`$`, res.Table())
+}
+
+// requireWrk skips a test when wrk is not installed (make bench installs
+// it as root).
+func requireWrk(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (Debian: apt-get install wrk)")
+	}
+}
+
+// TestWrkLoad checks the wrk client against net/http's server: the method,
+// headers and body it sends (bytes a Lua literal must escape included),
+// answers of 400 and more counted as failures, a connection the server
+// closes reported as an error, and the latency histogram's shape.
+func TestWrkLoad(t *testing.T) {
+	t.Parallel()
+	requireWrk(t)
+	const body = `{"title":"quote \" backslash \\ new\nline é"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			got, _ := io.ReadAll(r.Body)
+			if r.Method != "POST" || r.Header.Get("Authorization") != "Bearer x" || string(got) != body {
+				http.Error(w, "unexpected request", http.StatusTeapot)
+				return
+			}
+			time.Sleep(time.Millisecond)
+			_, _ = w.Write([]byte(`{"data":{}}`))
+		case "/close":
+			hj, _, _ := w.(http.Hijacker).Hijack()
+			hj.Close()
+		default:
+			http.Error(w, "no", http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	ctx := context.Background()
+	wrk, err := exec.LookPath("wrk")
+	require.NoError(t, err)
+
+	st, err := bench.WrkLoad(ctx, wrk, addr, 2, time.Second, &bench.Request{Method: "POST", Path: "/echo",
+		Header: map[string]string{"Authorization": "Bearer x", "Content-Type": "application/json"}, Body: []byte(body)})
+	require.NoError(t, err)
+	require.Positive(t, st.OK)
+	require.Zero(t, st.Failed, "the server saw a request other than the one configured")
+	require.InDelta(t, float64(st.OK), st.Rate, float64(st.OK)*0.2, "one second's answers")
+	// wrk's histogram holds every answer (and, for slow ones, the answers
+	// the connection could not send meanwhile); none is under the
+	// handler's sleep.
+	require.GreaterOrEqual(t, len(st.Latencies), int(st.OK))
+	for _, l := range st.Latencies {
+		require.GreaterOrEqual(t, l, time.Millisecond)
+	}
+
+	st, err = bench.WrkLoad(ctx, wrk, addr, 1, time.Second, &bench.Request{Method: "GET", Path: "/missing"})
+	require.NoError(t, err)
+	require.Zero(t, st.OK)
+	require.Positive(t, st.Failed)
+
+	_, err = bench.WrkLoad(ctx, wrk, addr, 1, time.Second, &bench.Request{Method: "GET", Path: "/close"})
+	require.ErrorContains(t, err, "socket errors")
+}
+
+// TestUnknownClient: a misspelt client is an error, not a silent default.
+func TestUnknownClient(t *testing.T) {
+	t.Parallel()
+	_, err := bench.Run(context.Background(), &bench.Config{DatabaseURL: "postgres://unused", Client: "curl",
+		Pgbench: "/bin/true"})
+	require.ErrorContains(t, err, `unknown load client "curl"`)
 }
 
 // TestLoad checks the load client against net/http's server: fixed-length
