@@ -84,7 +84,7 @@ type batchOutcome struct {
 // once its statement has committed.
 func (it *Items) createShort(ctx context.Context, cols []string, vals []any, payload hooks.Item) (*created, error) {
 	b := &it.svc.batch
-	key := it.coll.Name + "\x00" + strings.Join(cols, "\x00")
+	key := shapeKey(it.coll.Name, cols)
 	p := &pendingCreate{vals: vals, payload: payload, acc: it.acc, done: make(chan batchOutcome, 1)}
 	perStatement := max(1, maxBatchParams/max(1, len(cols)))
 
@@ -120,7 +120,7 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	// Lead batch: run it, hand the queue on, deliver the others' outcomes.
 	// The statement must not fail because this request's client went away
 	// while others' creates ride along.
-	results, errs := it.runBatch(context.WithoutCancel(ctx), cols, batch)
+	results, errs := it.runBatch(context.WithoutCancel(ctx), key, cols, batch)
 	b.mu.Lock()
 	var next []*pendingCreate
 	if n := len(q.waiting); n > 0 {
@@ -152,7 +152,7 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 // runBatch writes the batch's creates together; when that fails and there
 // was more than one, each is replayed alone. A panic becomes every create's
 // error: the creates waiting on this leader must always hear back.
-func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCreate) (results []*created, errs []error) {
+func (it *Items) runBatch(ctx context.Context, shape string, cols []string, batch []*pendingCreate) (results []*created, errs []error) {
 	results = make([]*created, len(batch))
 	errs = make([]error, len(batch))
 	defer func() {
@@ -162,7 +162,7 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 			}
 		}
 	}()
-	res, err := it.writeBatch(ctx, cols, batch)
+	res, err := it.writeBatch(ctx, shape, cols, batch)
 	if err == nil {
 		copy(results, res)
 		return results, errs
@@ -175,7 +175,7 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 		slog.String("collection", it.coll.Name), slog.Int("creates", len(batch)), slog.Any("error", err))
 	for i := range batch {
 		var one []*created
-		if one, errs[i] = it.writeBatch(ctx, cols, batch[i:i+1]); errs[i] == nil {
+		if one, errs[i] = it.writeBatch(ctx, shape, cols, batch[i:i+1]); errs[i] == nil {
 			results[i] = one[0]
 		}
 	}
@@ -184,7 +184,7 @@ func (it *Items) runBatch(ctx context.Context, cols []string, batch []*pendingCr
 
 // writeBatch writes the creates in one statement with their events and,
 // when action hooks watch the collection, all their jobs.
-func (it *Items) writeBatch(ctx context.Context, cols []string, batch []*pendingCreate) ([]*created, error) {
+func (it *Items) writeBatch(ctx context.Context, shape string, cols []string, batch []*pendingCreate) ([]*created, error) {
 	var jobs []store.ActionJob
 	if h := it.svc.cfg.Hooks; h != nil {
 		// No job rows is the answer for a collection no action watches.
@@ -193,7 +193,7 @@ func (it *Items) writeBatch(ctx context.Context, cols []string, batch []*pending
 			return nil, err
 		}
 	}
-	out, ids, err := it.insertMany(ctx, it.svc.cfg.Pool, cols, batch, jobs)
+	out, ids, err := it.insertMany(ctx, it.svc.cfg.Pool, shape, cols, batch, jobs)
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +206,15 @@ func (it *Items) writeBatch(ctx context.Context, cols []string, batch []*pending
 	return out, nil
 }
 
+// shapeKey names a create's shape: its collection and columns.
+func shapeKey(collection string, cols []string) string {
+	return collection + "\x00" + strings.Join(cols, "\x00")
+}
+
 // insertMany is one INSERT … VALUES (…), (…) with an event per row and,
-// per event, the jobs; it returns the creates and their event ids.
-func (it *Items) insertMany(ctx context.Context, q store.Querier, cols []string, batch []*pendingCreate,
+// per event, the jobs; it returns the creates and their event ids. shape is
+// shapeKey of the collection and cols.
+func (it *Items) insertMany(ctx context.Context, q store.Querier, shape string, cols []string, batch []*pendingCreate,
 	jobs []store.ActionJob) ([]*created, []int64, error) {
 	args := make([]any, 0, len(cols)*len(batch))
 	rows := make([]store.ItemInsertRow, len(batch))
@@ -216,8 +222,11 @@ func (it *Items) insertMany(ctx context.Context, q store.Querier, cols []string,
 		args = append(args, p.vals...)
 		rows[i] = store.ItemInsertRow{Payload: p.payload, Accountability: p.acc}
 	}
-	written, ids, err := store.ItemInsertWithEventsTx(ctx, q, it.insertManySQL(cols, len(batch)), args,
-		it.eventFor("create", nil), rows, jobs)
+	stmt := it.svc.inserts.get(it.schema, insertKey{shape: shape, rows: len(batch), jobs: len(jobs) > 0},
+		func() *store.ItemInsert {
+			return store.NewItemInsert(it.insertManySQL(cols, len(batch)), len(args), len(batch), len(jobs) > 0)
+		})
+	written, ids, err := stmt.Run(ctx, q, args, it.eventFor("create", nil), rows, jobs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating %d item(s) in %s: %w", len(batch), it.coll.Name, err)
 	}
@@ -276,4 +285,53 @@ func (it *Items) insertManySQL(cols []string, n int) string {
 	b.WriteString(" RETURNING to_jsonb(" + it.pkIdent() + ") AS hookd_key, to_jsonb(" + it.table() +
 		".*) AS hookd_new")
 	return b.String()
+}
+
+// insertCache keeps the built statements of the creates' shapes (collection,
+// columns, batch size, jobs or not) for one schema snapshot: formatting one
+// costs a create more than looking it up. A new snapshot (DDL) starts an
+// empty cache, so a statement never outlives the table shape it was built
+// for. The zero value is ready.
+type insertCache struct {
+	mu     sync.Mutex
+	schema *hooks.Schema
+	stmts  map[insertKey]*store.ItemInsert
+}
+
+type insertKey struct {
+	shape string
+	rows  int
+	jobs  bool
+}
+
+const (
+	// maxCachedRows is the largest batch whose statement is kept: batches
+	// are a few creates each under load (maxInFlight), and a rare large
+	// one is not worth the memory.
+	maxCachedRows = 64
+	// maxCachedInserts bounds the cache; when full it starts over.
+	maxCachedInserts = 1024
+)
+
+// get is key's statement under schema, built by build when not kept.
+func (c *insertCache) get(schema *hooks.Schema, key insertKey, build func() *store.ItemInsert) *store.ItemInsert {
+	if key.rows > maxCachedRows {
+		return build()
+	}
+	c.mu.Lock()
+	if c.schema == schema {
+		if s, ok := c.stmts[key]; ok {
+			c.mu.Unlock()
+			return s
+		}
+	}
+	c.mu.Unlock()
+	s := build()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.schema != schema || len(c.stmts) >= maxCachedInserts {
+		c.schema, c.stmts = schema, map[insertKey]*store.ItemInsert{}
+	}
+	c.stmts[key] = s
+	return s
 }

@@ -149,8 +149,9 @@ func (c *Config) validate() error {
 // Service hands out per-collection item services. It is safe for
 // concurrent use.
 type Service struct {
-	cfg   *Config
-	batch batcher
+	cfg     *Config
+	batch   batcher
+	inserts insertCache
 }
 
 // NewService builds the service.

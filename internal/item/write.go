@@ -253,7 +253,8 @@ func (it *Items) insertItem(ctx context.Context, tx pgx.Tx, a *access, payload h
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := it.insertMany(ctx, tx, cols, []*pendingCreate{{vals: vals, payload: payload, acc: it.acc}}, nil)
+	out, _, err := it.insertMany(ctx, tx, shapeKey(it.coll.Name, cols), cols,
+		[]*pendingCreate{{vals: vals, payload: payload, acc: it.acc}}, nil)
 	if err != nil {
 		return nil, err
 	}

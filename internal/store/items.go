@@ -141,33 +141,61 @@ type ItemInsertRow struct {
 // in VALUES order.
 func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args []any, ev ItemWriteEvent,
 	rows []ItemInsertRow, jobs []ActionJob) ([]ItemRow, []int64, error) {
+	return NewItemInsert(insert, len(args), len(rows), len(jobs) > 0).Run(ctx, q, args, ev, rows, jobs)
+}
+
+// ItemInsert is the statement of ItemInsertWithEventsTx for one insert
+// text, number of arguments and rows, and whether jobs ride along: built
+// once, it can be run any number of times. The item service keeps one per
+// create shape and batch size, so a create does not format its statement.
+type ItemInsert struct {
+	sql         string
+	nArgs, rows int
+	jobs        bool
+}
+
+// NewItemInsert builds the statement for an insert of rows tuples using
+// placeholders $1…$nArgs (see ItemInsertWithEventsTx).
+func NewItemInsert(insert string, nArgs, rows int, jobs bool) *ItemInsert {
+	n := nArgs
+	template := "EventAppendWithInsert"
+	if rows == 1 {
+		template = "EventAppendWithInsertOne"
+	}
+	text := hsql.Query(template)
+	verbs := []any{insert, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7}
+	if jobs {
+		text = hsql.Query(template+"Jobs") + "\n" + hsql.Query("ActionJobsForEvents")
+		verbs = append(verbs, n+8, n+9, n+10, n+11, n+12)
+	}
+	return &ItemInsert{sql: fmt.Sprintf(text, verbs...), nArgs: nArgs, rows: rows, jobs: jobs}
+}
+
+// Run runs the statement with the insert's args, one event per row and,
+// when the statement was built for them, the jobs (see
+// ItemInsertWithEventsTx).
+func (s *ItemInsert) Run(ctx context.Context, q Querier, args []any, ev ItemWriteEvent,
+	rows []ItemInsertRow, jobs []ActionJob) ([]ItemRow, []int64, error) {
 	n := len(args)
-	payloads := make([]*string, len(rows))
-	accs := make([]*string, len(rows))
-	for i, r := range rows {
-		var err error
-		if payloads[i], accs[i], err = eventJSON(r.Payload, r.Accountability); err != nil {
-			return nil, nil, fmt.Errorf("event %d: %w", i, err)
-		}
+	if n != s.nArgs || len(rows) != s.rows || (len(jobs) > 0) != s.jobs {
+		return nil, nil, fmt.Errorf("item insert built for %d args, %d rows, jobs %t: run with %d, %d, %d",
+			s.nArgs, s.rows, s.jobs, n, len(rows), len(jobs))
+	}
+	payloads, accs, err := insertEventJSON(rows)
+	if err != nil {
+		return nil, nil, err
 	}
 	origin := cmp.Or(ev.Origin, EventOriginAPI)
-	template := "EventAppendWithInsert"
 	all := append(args[:n:n], ev.Name, ev.Scope, ev.Action, ev.Collection, origin)
 	if len(rows) == 1 {
-		template = "EventAppendWithInsertOne"
 		all = append(all, payloads[0], accs[0])
 	} else {
 		all = append(all, payloads, accs)
 	}
-	text := hsql.Query(template)
-	verbs := []any{insert, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7}
-	if len(jobs) > 0 {
-		text = hsql.Query(template+"Jobs") + "\n" + hsql.Query("ActionJobsForEvents")
+	if s.jobs {
 		all = appendJobArrays(all, jobs)
-		verbs = append(verbs, n+8, n+9, n+10, n+11, n+12)
 	}
-	sql := fmt.Sprintf(text, verbs...)
-	res, err := q.Query(ctx, sql, all...)
+	res, err := q.Query(ctx, s.sql, all...)
 	if err != nil {
 		return nil, nil, translateItem(err)
 	}
@@ -187,6 +215,33 @@ func ItemInsertWithEventsTx(ctx context.Context, q Querier, insert string, args 
 		return nil, nil, fmt.Errorf("insert returned %d rows for %d values", len(items), len(rows))
 	}
 	return items, ids, nil
+}
+
+// insertEventJSON is each row's event payload and accountability as JSON
+// text. The creates of one batch nearly always share their caller, so an
+// accountability equal to the previous row's reuses its text.
+func insertEventJSON(rows []ItemInsertRow) (payloads, accs []*string, err error) {
+	payloads = make([]*string, len(rows))
+	accs = make([]*string, len(rows))
+	var prev *hooks.Accountability
+	var prevText *string
+	for i, r := range rows {
+		if payloads[i], err = jsonText(r.Payload); err != nil {
+			return nil, nil, fmt.Errorf("event %d: encoding the event payload: %w", i, err)
+		}
+		if r.Accountability == nil {
+			continue
+		}
+		if prev != nil && *prev == *r.Accountability {
+			accs[i] = prevText
+			continue
+		}
+		if accs[i], err = jsonText(r.Accountability); err != nil {
+			return nil, nil, fmt.Errorf("event %d: encoding the event accountability: %w", i, err)
+		}
+		prev, prevText = r.Accountability, accs[i]
+	}
+	return payloads, accs, nil
 }
 
 // ActionJob is one River job of a durable action hook that a write's
