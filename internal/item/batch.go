@@ -329,7 +329,7 @@ func (c *insertCache) get(schema *hooks.Schema, key insertKey, build func() *sto
 	s := build()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.schema != schema || len(c.stmts) >= maxCachedInserts {
+	if c.stmts == nil || c.schema != schema || len(c.stmts) >= maxCachedInserts {
 		c.schema, c.stmts = schema, map[insertKey]*store.ItemInsert{}
 	}
 	c.stmts[key] = s

@@ -157,12 +157,12 @@ type ItemInsert struct {
 // NewItemInsert builds the statement for an insert of rows tuples using
 // placeholders $1…$nArgs (see ItemInsertWithEventsTx).
 func NewItemInsert(insert string, nArgs, rows int, jobs bool) *ItemInsert {
-	n := nArgs
 	template := "EventAppendWithInsert"
 	if rows == 1 {
 		template = "EventAppendWithInsertOne"
 	}
 	text := hsql.Query(template)
+	n := nArgs
 	verbs := []any{insert, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7}
 	if jobs {
 		text = hsql.Query(template+"Jobs") + "\n" + hsql.Query("ActionJobsForEvents")
