@@ -129,9 +129,8 @@ func TestWrkLoad(t *testing.T) {
 	t.Parallel()
 	requireWrk(t)
 	const body = `{"title":"quote \" backslash \\ new\nline é"}`
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/echo":
+	addr := testServer(t, map[string]http.HandlerFunc{
+		"/echo": func(w http.ResponseWriter, r *http.Request) {
 			got, _ := io.ReadAll(r.Body)
 			if r.Method != "POST" || r.Header.Get("Authorization") != "Bearer x" || string(got) != body {
 				http.Error(w, "unexpected request", http.StatusTeapot)
@@ -139,15 +138,8 @@ func TestWrkLoad(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 			_, _ = w.Write([]byte(`{"data":{}}`))
-		case "/close":
-			hj, _, _ := w.(http.Hijacker).Hijack()
-			hj.Close()
-		default:
-			http.Error(w, "no", http.StatusBadRequest)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	addr := strings.TrimPrefix(srv.URL, "http://")
+		},
+	})
 	ctx := context.Background()
 	wrk, err := exec.LookPath("wrk")
 	require.NoError(t, err)
@@ -188,28 +180,23 @@ func TestUnknownClient(t *testing.T) {
 // server closes reported as an error.
 func TestLoad(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/small":
-			require.Equal(t, "Bearer x", r.Header.Get("Authorization"))
+	addr := testServer(t, map[string]http.HandlerFunc{
+		"/small": func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer x" {
+				http.Error(w, "unexpected request", http.StatusTeapot)
+				return
+			}
 			_, _ = w.Write([]byte(`{"data":{}}`))
-		case "/chunked":
+		},
+		"/chunked": func(w http.ResponseWriter, _ *http.Request) {
 			w.(http.Flusher).Flush()
 			for range 100 {
 				_, _ = w.Write([]byte(strings.Repeat("x", 1000)))
 				w.(http.Flusher).Flush()
 			}
-		case "/empty":
-			w.WriteHeader(http.StatusNoContent)
-		case "/close":
-			hj, _, _ := w.(http.Hijacker).Hijack()
-			hj.Close()
-		default:
-			http.Error(w, "no", http.StatusBadRequest)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	addr := strings.TrimPrefix(srv.URL, "http://")
+		},
+		"/empty": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) },
+	})
 	ctx := context.Background()
 
 	st, err := bench.Load(ctx, addr, 2, 200*time.Millisecond, &bench.Request{Method: "POST", Path: "/small",
@@ -234,4 +221,25 @@ func TestLoad(t *testing.T) {
 
 	_, err = bench.Load(ctx, addr, 1, 100*time.Millisecond, &bench.Request{Method: "GET", Path: "/close"})
 	require.Error(t, err)
+}
+
+// testServer serves routes plus the two paths both load-client tests use:
+// "/close", whose connection the server drops without answering, and any
+// other path, answered 400. It returns the server's host:port.
+func testServer(t *testing.T, routes map[string]http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if route, ok := routes[r.URL.Path]; ok {
+			route(w, r)
+			return
+		}
+		if r.URL.Path == "/close" {
+			hj, _, _ := w.(http.Hijacker).Hijack()
+			hj.Close()
+			return
+		}
+		http.Error(w, "no", http.StatusBadRequest)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
