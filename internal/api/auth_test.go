@@ -230,7 +230,10 @@ func TestAuthLoginModesRefreshAndLogout(t *testing.T) {
 
 func TestAuthTokenSourcesAndBadTokens(t *testing.T) {
 	t.Parallel()
-	b := setupAuthApp(t, map[string]string{"ACCESS_TOKEN_TTL": "1s"}, "")
+	// A JWT's exp is whole seconds (now + TTL, truncated, as Directus's
+	// jsonwebtoken writes it), so a token lives between TTL − 1s and TTL:
+	// 4s leaves the checks below at least 3s before the expiry they end on.
+	b := setupAuthApp(t, map[string]string{"ACCESS_TOKEN_TTL": "4s"}, "")
 	access, _ := b.login(t, authAdminEmail, authAdminPassword)
 
 	r := b.req(t, "GET", "/users/me", "", "bearer:"+access)
@@ -263,7 +266,7 @@ func TestAuthTokenSourcesAndBadTokens(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r := b.req(t, "GET", "/users/me", "", "bearer:"+access)
 		return r.status == http.StatusUnauthorized && r.code(t) == "TOKEN_EXPIRED"
-	}, 5*time.Second, 100*time.Millisecond)
+	}, 10*time.Second, 100*time.Millisecond)
 }
 
 func TestAuthLoginErrorsLookAlikeAndAreRateLimited(t *testing.T) {
