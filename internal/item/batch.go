@@ -1,12 +1,14 @@
 package item
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,6 +27,17 @@ import (
 // it. Alone, a create goes out at once; under load, N creates cost one
 // statement and one commit instead of N.
 //
+// A batch that inserted River jobs lingers: it hands its creates their
+// results first, then keeps its shape's slot for at most maxLinger, until
+// as many creates wait as took part in its cycle (its own and those that
+// queued behind it), the callers it just answered being the likely next
+// ones. Without it, a shape's callers split into two groups that take
+// turns, each half as large. A hooked statement's fixed cost is River's:
+// seven indexes (two of them GIN) and five check constraints on river_job
+// for every statement, so fewer, larger statements pay; without jobs the
+// statement is cheap and lingering did not gain (BENCHMARKS.md,
+// seventeenth session).
+//
 // A batch is one multi-row INSERT … RETURNING that also appends the events
 // and, when durable action hooks watch the collection, inserts each event's
 // River jobs (sql/events.sql, EventAppendWithInsertJobs), outside any
@@ -39,13 +52,16 @@ import (
 // before the create joined.
 
 const (
-	// maxInFlight is how many batches of one shape may run at once: up
-	// to that many concurrent creates go out unbatched, with no added
-	// latency; beyond it they coalesce. Two, not more: every statement is
-	// a commit and a WAL flush, and with 8 clients on 2 cores two in flight
-	// (the rest leaving together) ran POST at 0.37 of pgbench against 0.27
-	// with four (BENCHMARKS.md).
-	maxInFlight = 2
+	// maxInFlight is how many batches of one shape may run at once: a
+	// create that finds them all busy queues and leaves with the next
+	// batch. One: every statement is a commit and a WAL flush, and with 8
+	// clients on 2 cores one in flight ran POST at 0.52–0.63 of pgbench
+	// against 0.42–0.52 with two, and 0.27 with four (BENCHMARKS.md).
+	maxInFlight = 1
+	// maxLinger bounds how long a finished hooked batch keeps its shape's
+	// slot for the creates it expects (see above): at most this much added
+	// to a hooked create's latency under load, about one statement's time.
+	maxLinger = time.Millisecond
 	// maxBatchParams bounds a statement's placeholders (Postgres allows
 	// 65535).
 	maxBatchParams = 30000
@@ -58,11 +74,17 @@ type batcher struct {
 	// queued, when set (tests), is called each time a create queues
 	// behind the batches in flight.
 	queued func()
+	// linger, when set (tests), replaces maxLinger.
+	linger time.Duration
 }
 
 type shapeQueue struct {
 	inFlight int
 	waiting  []*pendingCreate
+	// wake, while a hooked batch lingers, is closed once lingerFor
+	// creates wait.
+	wake      chan struct{}
+	lingerFor int
 }
 
 // pendingCreate is one create waiting for, or leading, a statement.
@@ -104,6 +126,10 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 		b.mu.Unlock()
 	} else {
 		q.waiting = append(q.waiting, p)
+		if q.wake != nil && len(q.waiting) >= q.lingerFor {
+			close(q.wake)
+			q.wake = nil
+		}
 		b.mu.Unlock()
 		if b.queued != nil {
 			b.queued()
@@ -121,22 +147,21 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	// The statement must not fail because this request's client went away
 	// while others' creates ride along.
 	results, errs := it.runBatch(context.WithoutCancel(ctx), key, cols, batch)
+	if it.watchedByActions() {
+		own := deliver(p, batch, results, errs)
+		b.lingerThenHandOff(q, key, len(batch), perStatement)
+		return own.res, own.err
+	}
 	b.mu.Lock()
-	var next []*pendingCreate
-	if n := len(q.waiting); n > 0 {
-		take := min(n, perStatement)
-		next = q.waiting[:take:take]
-		q.waiting = q.waiting[take:]
-	} else {
-		q.inFlight--
-		if q.inFlight == 0 && len(q.waiting) == 0 {
-			delete(b.shapes, key)
-		}
-	}
+	next := b.takeNext(q, key, perStatement)
 	b.mu.Unlock()
-	if next != nil {
-		next[0].done <- batchOutcome{lead: next}
-	}
+	handOff(next)
+	own := deliver(p, batch, results, errs)
+	return own.res, own.err
+}
+
+// deliver sends each create of batch but p its outcome and returns p's.
+func deliver(p *pendingCreate, batch []*pendingCreate, results []*created, errs []error) batchOutcome {
 	var own batchOutcome
 	for i, bp := range batch {
 		out := batchOutcome{res: results[i], err: errs[i]}
@@ -146,7 +171,65 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 		}
 		bp.done <- out
 	}
-	return own.res, own.err
+	return own
+}
+
+// takeNext, under b.mu, takes the next batch off q's queue, or frees the
+// slot when nothing waits.
+func (b *batcher) takeNext(q *shapeQueue, key string, perStatement int) []*pendingCreate {
+	n := len(q.waiting)
+	if n == 0 {
+		q.inFlight--
+		if q.inFlight == 0 {
+			delete(b.shapes, key)
+		}
+		return nil
+	}
+	take := min(n, perStatement)
+	next := q.waiting[:take:take]
+	q.waiting = q.waiting[take:]
+	return next
+}
+
+// handOff makes next's first create lead it.
+func handOff(next []*pendingCreate) {
+	if next != nil {
+		next[0].done <- batchOutcome{lead: next}
+	}
+}
+
+// lingerThenHandOff keeps q's slot, after a hooked batch of ran creates,
+// until as many creates wait as took part in its cycle or maxLinger
+// passes, then hands the queue on. The wait runs on its own goroutine so
+// the leader's caller, answered already, can come back and join.
+func (b *batcher) lingerThenHandOff(q *shapeQueue, key string, ran, perStatement int) {
+	b.mu.Lock()
+	target := min(perStatement, ran+len(q.waiting))
+	if len(q.waiting) >= target {
+		next := b.takeNext(q, key, perStatement)
+		b.mu.Unlock()
+		handOff(next)
+		return
+	}
+	wake := make(chan struct{})
+	q.wake, q.lingerFor = wake, target
+	b.mu.Unlock()
+	linger := cmp.Or(b.linger, maxLinger)
+	go func() {
+		timer := time.NewTimer(linger)
+		select {
+		case <-wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+		b.mu.Lock()
+		if q.wake == wake {
+			q.wake = nil
+		}
+		next := b.takeNext(q, key, perStatement)
+		b.mu.Unlock()
+		handOff(next)
+	}()
 }
 
 // runBatch writes the batch's creates together; when that fails and there
@@ -180,6 +263,17 @@ func (it *Items) runBatch(ctx context.Context, shape string, cols []string, batc
 		}
 	}
 	return results, errs
+}
+
+// watchedByActions reports whether durable action hooks watch creates in
+// the collection, that is whether its batches insert River jobs.
+func (it *Items) watchedByActions() bool {
+	h := it.svc.cfg.Hooks
+	if h == nil {
+		return false
+	}
+	jobs, err := h.ActionJobRows(it.eventNames("create"), it.coll.Name)
+	return err == nil && len(jobs) > 0
 }
 
 // writeBatch writes the creates in one statement with their events and,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -18,8 +19,8 @@ import (
 // their transaction joins the batch of its shape; a batch of watched
 // creates is one transaction (the shared insert with the events, one River
 // insert with every create's jobs, COMMIT). These tests make creates share
-// a batch for certain: a lock held on the table stops the two batches in
-// flight, the other creates queue behind them (the service signals each),
+// a batch for certain: a lock held on the table stops the batch in
+// flight, the other creates queue behind it (the service signals each),
 // and once the lock goes they all leave as one batch.
 
 // stampExtension stamps each article's body in a filter that does not use
@@ -49,8 +50,8 @@ type createResult struct {
 }
 
 // createQueued runs one CreateOneRead per title concurrently while the
-// articles table is locked against inserts, waits until all but the two
-// creates in flight have queued, then releases the lock and returns every
+// articles table is locked against inserts, waits until all but the
+// create in flight have queued, then releases the lock and returns every
 // result.
 func createQueued(t *testing.T, b *bundle, titles []string) []createResult {
 	t.Helper()
@@ -74,7 +75,7 @@ func createQueued(t *testing.T, b *bundle, titles []string) []createResult {
 			results[i] = createResult{title: title, key: key, item: item, err: err}
 		}()
 	}
-	for range len(titles) - 2 {
+	for range len(titles) - 1 {
 		<-queued
 	}
 	require.NoError(t, lock.Commit(ctx))
@@ -152,10 +153,74 @@ func TestHookedCreatesShareATransaction(t *testing.T) {
 	mu.Lock()
 	require.ElementsMatch(t, ids, committed, "every commit is reported")
 	mu.Unlock()
-	// Two creates went out alone while the rest queued; the queue left as
+	// One create went out alone while the rest queued; the queue left as
 	// one transaction.
-	require.Equal(t, 3, b.count(t, "SELECT count(DISTINCT tx_id) FROM hookd_event"))
-	require.Equal(t, n-2, b.count(t, "SELECT max(c) FROM (SELECT count(*) AS c FROM hookd_event GROUP BY tx_id) s"))
+	require.Equal(t, 2, b.count(t, "SELECT count(DISTINCT tx_id) FROM hookd_event"))
+	require.Equal(t, n-1, b.count(t, "SELECT max(c) FROM (SELECT count(*) AS c FROM hookd_event GROUP BY tx_id) s"))
+}
+
+// TestHookedBatchLingersForItsCallers: after a hooked batch, its shape's
+// slot waits for as many creates as took part in the batch's cycle, so the
+// caller it answered can come back and leave with those that queued
+// behind it, in one statement.
+func TestHookedBatchLingersForItsCallers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, &setupOpts{extensions: []hooks.Extension{stampExtension()}})
+	// Long enough that only the returning caller can end the wait.
+	b.svc.SetBatchLinger(time.Minute)
+	queued := make(chan struct{}, 4)
+	b.svc.SetBatchQueued(func() { queued <- struct{}{} })
+	svc := b.items(t, "articles", &hooks.Accountability{User: "u", Admin: true})
+
+	lock, err := b.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer lock.Rollback(ctx) //nolint:errcheck // committed below
+	_, err = lock.Exec(ctx, "LOCK TABLE articles IN SHARE MODE")
+	require.NoError(t, err)
+	create := func(title string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := svc.CreateOne(ctx, hooks.Item{"title": title})
+			done <- err
+		}()
+		return done
+	}
+	first := create("first")
+	require.Eventually(t, func() bool {
+		return b.count(t, "SELECT count(*) FROM pg_locks WHERE relation = 'articles'::regclass AND NOT granted") > 0
+	}, 10*time.Second, 5*time.Millisecond, "the first create's statement waits on the lock")
+	second := create("queued")
+	<-queued
+	require.NoError(t, lock.Commit(ctx))
+	// The first caller is answered while the queued create waits: a batch
+	// of one with one behind it expects two.
+	require.NoError(t, <-first)
+	select {
+	case err := <-second:
+		t.Fatalf("the queued create left before the linger ended: %v", err)
+	default:
+	}
+	// The first caller comes back: the two leave in one statement.
+	require.NoError(t, <-create("back"))
+	require.NoError(t, <-second)
+	require.Equal(t, 2, b.count(t, "SELECT count(DISTINCT tx_id) FROM hookd_event"))
+	require.Equal(t, 1, b.count(t, `SELECT count(DISTINCT e.tx_id) FROM hookd_event e
+		JOIN articles a ON e.item_key = to_jsonb(a.id) WHERE a.title IN ('queued', 'back')`))
+}
+
+// TestHookedBatchLingerEnds: when the expected creates do not come, the
+// queued ones leave once the linger is over.
+func TestHookedBatchLingerEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &setupOpts{extensions: []hooks.Extension{stampExtension()}})
+	b.svc.SetBatchLinger(20 * time.Millisecond)
+	results := createQueued(t, b, []string{"a", "b", "c"})
+	for _, r := range results {
+		require.NoError(t, r.err, r.title)
+	}
+	require.Equal(t, 3, b.count(t, "SELECT count(*) FROM articles"))
+	require.Equal(t, 2, b.count(t, "SELECT count(DISTINCT tx_id) FROM hookd_event"))
 }
 
 // requireNotUnique checks that err is a unique violation reaching the
@@ -176,8 +241,8 @@ func TestHookedBatchWithABadCreate(t *testing.T) {
 	_, err = b.items(t, "articles", nil).CreateOne(ctx, hooks.Item{"title": "taken"})
 	require.NoError(t, err)
 
-	// Three bad creates among eight: at most two go out alone, so the
-	// shared batch holds at least one bad and three good ones.
+	// Three bad creates among eight: one goes out alone, so the shared
+	// batch holds at least two bad and four good ones.
 	titles := []string{"good 0", "taken", "good 1", "good 2", "taken", "good 3", "good 4", "taken"}
 	results := createQueued(t, b, titles)
 	var good int
@@ -214,7 +279,7 @@ func TestHookedBatchFailingCommit(t *testing.T) {
 		"ALTER TABLE articles ADD CONSTRAINT articles_title UNIQUE (title) DEFERRABLE INITIALLY DEFERRED")
 	require.NoError(t, err)
 
-	// Six creates of one title: the two alone and the shared batch of four
+	// Six creates of one title: the one alone and the shared batch of five
 	// (which fails at COMMIT, then each of its creates does alone); exactly
 	// one create commits.
 	titles := []string{"same", "same", "same", "same", "same", "same"}
