@@ -27,16 +27,17 @@ import (
 // it. Alone, a create goes out at once; under load, N creates cost one
 // statement and one commit instead of N.
 //
-// A batch that inserted River jobs lingers: it hands its creates their
-// results first, then keeps its shape's slot for at most maxLinger, until
+// A hooked shape, whose batches insert River jobs, runs one batch at a
+// time (maxHookedInFlight), and each lingers: it hands its creates their
+// results first, then keeps the shape's slot for at most maxLinger, until
 // as many creates wait as took part in its cycle (its own and those that
 // queued behind it), the callers it just answered being the likely next
-// ones. Without it, a shape's callers split into two groups that take
-// turns, each half as large. A hooked statement's fixed cost is River's:
-// seven indexes (two of them GIN) and five check constraints on river_job
-// for every statement, so fewer, larger statements pay; without jobs the
-// statement is cheap and lingering did not gain (BENCHMARKS.md,
-// seventeenth session).
+// ones. Without the linger, one batch in flight splits a shape's callers
+// into two groups that take turns, each half as large. A hooked
+// statement's fixed cost is River's: seven indexes (two of them GIN) and
+// five check constraints on river_job for every statement, so fewer,
+// larger statements pay (BENCHMARKS.md, seventeenth session). Shapes with
+// no jobs keep two batches in flight and do not linger (maxInFlight).
 //
 // A batch is one multi-row INSERT … RETURNING that also appends the events
 // and, when durable action hooks watch the collection, inserts each event's
@@ -52,12 +53,19 @@ import (
 // before the create joined.
 
 const (
-	// maxInFlight is how many batches of one shape may run at once: a
-	// create that finds them all busy queues and leaves with the next
-	// batch. One: every statement is a commit and a WAL flush, and with 8
-	// clients on 2 cores one in flight ran POST at 0.52–0.63 of pgbench
-	// against 0.42–0.52 with two, and 0.27 with four (BENCHMARKS.md).
-	maxInFlight = 1
+	// maxInFlight is how many batches of one shape with no action jobs
+	// may run at once: up to that many concurrent creates go out
+	// unbatched, with no added latency; beyond it they coalesce. Two, not
+	// more: every statement is a commit and a WAL flush, and with 8
+	// clients on 2 cores two in flight (the rest leaving together) ran
+	// POST at 0.37 of pgbench against 0.27 with four (BENCHMARKS.md). One
+	// ran POST faster still (0.52–0.63) but lowered the realtime write
+	// throughput ratio under 1,000 subscribers (issue 6's target) from
+	// about 0.82 to 0.75 (BENCHMARKS.md, seventeenth session).
+	maxInFlight = 2
+	// maxHookedInFlight is the same for shapes whose batches insert River
+	// jobs: one, which lingers (see above).
+	maxHookedInFlight = 1
 	// maxLinger bounds how long a finished hooked batch keeps its shape's
 	// slot for the creates it expects (see above): at most this much added
 	// to a hooked create's latency under load, about one statement's time.
@@ -79,6 +87,8 @@ type batcher struct {
 }
 
 type shapeQueue struct {
+	// hooked: the shape's batches insert River jobs (fixed per bus).
+	hooked   bool
 	inFlight int
 	waiting  []*pendingCreate
 	// wake, while a hooked batch lingers, is closed once lingerFor
@@ -116,11 +126,11 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	}
 	q := b.shapes[key]
 	if q == nil {
-		q = &shapeQueue{}
+		q = &shapeQueue{hooked: it.watchedByActions()}
 		b.shapes[key] = q
 	}
 	var batch []*pendingCreate
-	if q.inFlight < maxInFlight {
+	if q.inFlight < q.maxInFlight() {
 		q.inFlight++
 		batch = []*pendingCreate{p}
 		b.mu.Unlock()
@@ -147,7 +157,7 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	// The statement must not fail because this request's client went away
 	// while others' creates ride along.
 	results, errs := it.runBatch(context.WithoutCancel(ctx), key, cols, batch)
-	if it.watchedByActions() {
+	if q.hooked {
 		own := deliver(p, batch, results, errs)
 		b.lingerThenHandOff(q, key, len(batch), perStatement)
 		return own.res, own.err
@@ -158,6 +168,14 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	handOff(next)
 	own := deliver(p, batch, results, errs)
 	return own.res, own.err
+}
+
+// maxInFlight is how many of q's batches may run at once.
+func (q *shapeQueue) maxInFlight() int {
+	if q.hooked {
+		return maxHookedInFlight
+	}
+	return maxInFlight
 }
 
 // deliver sends each create of batch but p its outcome and returns p's.
