@@ -87,8 +87,9 @@ type batcher struct {
 }
 
 type shapeQueue struct {
-	// hooked: the shape's batches insert River jobs (fixed per bus).
-	hooked   bool
+	// jobs are the River job rows each create's event gets (fixed per
+	// bus); none when no action hook watches the collection's creates.
+	jobs     []store.ActionJob
 	inFlight int
 	waiting  []*pendingCreate
 	// wake, while a hooked batch lingers, is closed once lingerFor
@@ -126,7 +127,12 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	}
 	q := b.shapes[key]
 	if q == nil {
-		q = &shapeQueue{hooked: it.watchedByActions()}
+		jobs, err := it.createJobRows()
+		if err != nil {
+			b.mu.Unlock()
+			return nil, err
+		}
+		q = &shapeQueue{jobs: jobs}
 		b.shapes[key] = q
 	}
 	var batch []*pendingCreate
@@ -156,8 +162,8 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	// Lead batch: run it, hand the queue on, deliver the others' outcomes.
 	// The statement must not fail because this request's client went away
 	// while others' creates ride along.
-	results, errs := it.runBatch(context.WithoutCancel(ctx), key, cols, batch)
-	if q.hooked {
+	results, errs := it.runBatch(context.WithoutCancel(ctx), key, cols, batch, q.jobs)
+	if q.hooked() {
 		own := deliver(p, batch, results, errs)
 		b.lingerThenHandOff(q, key, len(batch), perStatement)
 		return own.res, own.err
@@ -170,9 +176,12 @@ func (it *Items) createShort(ctx context.Context, cols []string, vals []any, pay
 	return own.res, own.err
 }
 
+// hooked reports whether q's batches insert River jobs.
+func (q *shapeQueue) hooked() bool { return len(q.jobs) > 0 }
+
 // maxInFlight is how many of q's batches may run at once.
 func (q *shapeQueue) maxInFlight() int {
-	if q.hooked {
+	if q.hooked() {
 		return maxHookedInFlight
 	}
 	return maxInFlight
@@ -253,7 +262,8 @@ func (b *batcher) lingerThenHandOff(q *shapeQueue, key string, ran, perStatement
 // runBatch writes the batch's creates together; when that fails and there
 // was more than one, each is replayed alone. A panic becomes every create's
 // error: the creates waiting on this leader must always hear back.
-func (it *Items) runBatch(ctx context.Context, shape string, cols []string, batch []*pendingCreate) (results []*created, errs []error) {
+func (it *Items) runBatch(ctx context.Context, shape string, cols []string, batch []*pendingCreate,
+	jobs []store.ActionJob) (results []*created, errs []error) {
 	results = make([]*created, len(batch))
 	errs = make([]error, len(batch))
 	defer func() {
@@ -263,7 +273,7 @@ func (it *Items) runBatch(ctx context.Context, shape string, cols []string, batc
 			}
 		}
 	}()
-	res, err := it.writeBatch(ctx, shape, cols, batch)
+	res, err := it.writeBatch(ctx, shape, cols, batch, jobs)
 	if err == nil {
 		copy(results, res)
 		return results, errs
@@ -276,35 +286,27 @@ func (it *Items) runBatch(ctx context.Context, shape string, cols []string, batc
 		slog.String("collection", it.coll.Name), slog.Int("creates", len(batch)), slog.Any("error", err))
 	for i := range batch {
 		var one []*created
-		if one, errs[i] = it.writeBatch(ctx, shape, cols, batch[i:i+1]); errs[i] == nil {
+		if one, errs[i] = it.writeBatch(ctx, shape, cols, batch[i:i+1], jobs); errs[i] == nil {
 			results[i] = one[0]
 		}
 	}
 	return results, errs
 }
 
-// watchedByActions reports whether durable action hooks watch creates in
-// the collection, that is whether its batches insert River jobs.
-func (it *Items) watchedByActions() bool {
-	h := it.svc.cfg.Hooks
-	if h == nil {
-		return false
+// createJobRows are the River job rows the durable action hooks watching
+// creates in the collection add to each create's event: none when no
+// action watches it. They are looked up once per shape queue.
+func (it *Items) createJobRows() ([]store.ActionJob, error) {
+	if it.svc.cfg.Hooks == nil {
+		return nil, nil
 	}
-	jobs, err := h.ActionJobRows(it.eventNames("create"), it.coll.Name)
-	return err == nil && len(jobs) > 0
+	return it.svc.cfg.Hooks.ActionJobRows(it.eventNames("create"), it.coll.Name)
 }
 
-// writeBatch writes the creates in one statement with their events and,
-// when action hooks watch the collection, all their jobs.
-func (it *Items) writeBatch(ctx context.Context, shape string, cols []string, batch []*pendingCreate) ([]*created, error) {
-	var jobs []store.ActionJob
-	if h := it.svc.cfg.Hooks; h != nil {
-		// No job rows is the answer for a collection no action watches.
-		var err error
-		if jobs, err = h.ActionJobRows(it.eventNames("create"), it.coll.Name); err != nil {
-			return nil, err
-		}
-	}
+// writeBatch writes the creates in one statement with their events and
+// each event's jobs (createJobRows).
+func (it *Items) writeBatch(ctx context.Context, shape string, cols []string, batch []*pendingCreate,
+	jobs []store.ActionJob) ([]*created, error) {
 	out, ids, err := it.insertMany(ctx, it.svc.cfg.Pool, shape, cols, batch, jobs)
 	if err != nil {
 		return nil, err
