@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -68,9 +69,13 @@ type App struct {
 	stopRiverUI context.CancelFunc
 	api         *api.Server
 	httpServer  *http.Server
-	listener    net.Listener
-	serveErr    chan error
-	stopOnce    sync.Once
+	// activeConns holds the connections in http.StateActive: those reading
+	// a request or running its handler (RequestsInFlight).
+	activeConns      sync.Map // net.Conn → struct{}
+	requestsInFlight atomic.Int64
+	listener         net.Listener
+	serveErr         chan error
+	stopOnce         sync.Once
 }
 
 // New connects, migrates (unless disabled) and builds every component. It
@@ -209,9 +214,30 @@ func New(ctx context.Context, c *Config) (_ *App, err error) {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn),
+		ConnState:         a.trackRequests,
 	}
 	return a, nil
 }
+
+// trackRequests keeps the count of active connections: a connection is
+// active from a request's first byte until its handler has answered, then
+// idle, hijacked (WebSocket) or closed. A connection that never sent a
+// request goes from new to closed and is not counted.
+func (a *App) trackRequests(conn net.Conn, state http.ConnState) {
+	if state == http.StateActive {
+		a.activeConns.Store(conn, struct{}{})
+		a.requestsInFlight.Add(1)
+		return
+	}
+	if _, was := a.activeConns.LoadAndDelete(conn); was {
+		a.requestsInFlight.Add(-1)
+	}
+}
+
+// RequestsInFlight is how many HTTP requests the server is reading or
+// answering now (WebSocket connections are not requests once upgraded).
+// Once it is 0 after a load ends, every write a request made is committed.
+func (a *App) RequestsInFlight() int64 { return a.requestsInFlight.Load() }
 
 // Pool is the instance's database pool.
 func (a *App) Pool() *pgxpool.Pool { return a.pool }

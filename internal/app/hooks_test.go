@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -148,4 +149,63 @@ func TestHookErrorsReachTheClient(t *testing.T) {
 	status, body = postJSON(t, base+"/items/notes", token, `{"title":"fine"}`)
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	require.Equal(t, "fine", body["data"].(map[string]any)["title"])
+}
+
+// RequestsInFlight counts a request from its first byte until its handler
+// has answered: not an idle keep-alive connection, nor one that never sent
+// a request.
+func TestRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testdb.New(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := hooks.Extension{ID: "slow", Register: func(r hooks.Registrar, _ *hooks.Context) error {
+		r.Init("routes.custom.before", func(_ context.Context, m hooks.Meta) error {
+			hooks.RouterFrom(m).Get("/slow", func(w http.ResponseWriter, _ *http.Request) {
+				entered <- struct{}{}
+				<-release
+				_, _ = io.WriteString(w, "done")
+			})
+			return nil
+		})
+		return nil
+	}}
+	env := map[string]string{"DATABASE_URL": d.URL, "HOST": "127.0.0.1", "PORT": "0", "SECRET": "test"}
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	a, err := app.New(ctx, &app.Config{Config: cfg, Logger: slog.New(slog.DiscardHandler), InstanceID: "inflight-" + d.Name,
+		Extensions: []hooks.Extension{slow}})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(ctx))
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+
+	// A connection that sends nothing is not a request.
+	silent, err := net.Dial("tcp", a.Addr())
+	require.NoError(t, err)
+	defer silent.Close()
+	// A keep-alive connection left idle by an answered request is not one.
+	status, _, _ := get(t, "http://"+a.Addr()+"/server/ping")
+	require.Equal(t, http.StatusOK, status)
+	require.Eventually(t, func() bool { return a.RequestsInFlight() == 0 }, 10*time.Second, 5*time.Millisecond)
+
+	answered := make(chan error, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get("http://" + a.Addr() + "/slow")
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			answered <- err
+		}()
+	}
+	<-entered
+	<-entered
+	require.EqualValues(t, 2, a.RequestsInFlight())
+	close(release)
+	require.NoError(t, <-answered)
+	require.NoError(t, <-answered)
+	require.Eventually(t, func() bool { return a.RequestsInFlight() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, silent.Close())
+	require.Never(t, func() bool { return a.RequestsInFlight() != 0 }, 100*time.Millisecond, 5*time.Millisecond)
 }
