@@ -354,7 +354,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			res.PgbenchEvent = append(res.PgbenchEvent, tps)
 		}
 		for _, a := range []*app.App{plain, hooked} {
-			before, err := settledCounts(ctx, plain)
+			before, err := settledCounts(ctx, plain, hooked)
 			if err != nil {
 				return nil, err
 			}
@@ -362,7 +362,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			after, err := settledCounts(ctx, plain)
+			after, err := settledCounts(ctx, plain, hooked)
 			if err != nil {
 				return nil, err
 			}
@@ -444,32 +444,30 @@ func loadClient(c *Config) (loadFunc, string, error) {
 // tableCounts are the rows the POST phases add.
 type tableCounts struct{ articles, events int64 }
 
-// settledCounts counts articles and events once no request is still
-// writing: when the two counts read the same twice, 50 ms apart (a create
-// takes a few milliseconds; a client that stopped at the phase's end
-// leaves at most one request per connection in flight).
-func settledCounts(ctx context.Context, a *app.App) (tableCounts, error) {
-	read := func() (tableCounts, error) {
-		var n tableCounts
-		err := a.Pool().QueryRow(ctx, "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM hookd_event)").
-			Scan(&n.articles, &n.events)
-		return n, err
+// settledCounts counts articles and events once no request is in flight
+// on any of the instances (a client stopping at a phase's end may leave
+// one request per connection being answered), so that every create a
+// phase's requests made is counted in that phase. It waits at most
+// settleTimeout.
+func settledCounts(ctx context.Context, apps ...*app.App) (tableCounts, error) {
+	var n tableCounts
+	err := waitEvery(ctx, settleTimeout, time.Millisecond, func() bool {
+		return !slices.ContainsFunc(apps, func(a *app.App) bool { return a.RequestsInFlight() > 0 })
+	})
+	if err != nil {
+		return n, fmt.Errorf("waiting for the requests in flight to be answered: %w", err)
 	}
-	last, err := read()
-	for err == nil {
-		select {
-		case <-ctx.Done():
-			return last, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		var now tableCounts
-		if now, err = read(); err == nil && now == last {
-			return now, nil
-		}
-		last = now
+	err = apps[0].Pool().QueryRow(ctx, "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM hookd_event)").
+		Scan(&n.articles, &n.events)
+	if err != nil {
+		return n, fmt.Errorf("counting articles and events: %w", err)
 	}
-	return last, fmt.Errorf("counting articles and events: %w", err)
+	return n, nil
 }
+
+// settleTimeout bounds how long the requests left in flight at a phase's
+// end may take to be answered.
+const settleTimeout = 30 * time.Second
 
 // drain resumes the default queue and times the hooked instance's workers
 // completing every action job queued so far.
