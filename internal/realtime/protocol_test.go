@@ -171,7 +171,9 @@ func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
 	e := setup(t, &envOpts{ws: func(ws *config.Websockets) { ws.RESTAuthTimeout = time.Second }})
 	shortToken := func(name string) string {
-		soon := time.Now().Add(700 * time.Millisecond)
+		// Long enough for the dial and the auth to finish first under a
+		// loaded CI machine, short enough to keep the test quick.
+		soon := time.Now().Add(1500 * time.Millisecond)
 		e.auth.addToken(name, hooks.Accountability{User: "u-short", Role: "r-editor"}, &soon)
 		return name
 	}
