@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 
 	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/query"
@@ -192,42 +191,13 @@ func (it *Items) read(ctx context.Context, q *hooks.Query, keys []any) (*ReadRes
 // meta computes the counts q.Meta asks for: total_count (every item the
 // caller may read) and filter_count (those matching filter and search).
 func (it *Items) meta(ctx context.Context, db store.Querier, q *hooks.Query, o *query.Options) (map[string]any, error) {
-	if len(q.Meta) == 0 {
-		return nil, nil
-	}
-	all := slices.Contains(q.Meta, "*")
-	out := map[string]any{}
-	for _, name := range q.Meta {
-		if name != "*" && name != "total_count" && name != "filter_count" {
-			return nil, hooks.InvalidQuery(fmt.Sprintf("Unknown meta %q; use total_count or filter_count", name))
-		}
-	}
-	count := func(withFilter bool) (int64, error) {
-		stmt, err := query.Count(it.coll, q, o, withFilter)
-		if err != nil {
-			return 0, err
-		}
+	return query.MetaCounts(it.coll, q, o, func(stmt *query.Statement) (int64, error) {
 		var n int64
 		if err := store.ItemsScalar(ctx, db, &n, stmt.SQL, stmt.Args...); err != nil {
 			return 0, fmt.Errorf("counting %s: %w", it.coll.Name, err)
 		}
 		return n, nil
-	}
-	if all || slices.Contains(q.Meta, "total_count") {
-		n, err := count(false)
-		if err != nil {
-			return nil, err
-		}
-		out["total_count"] = n
-	}
-	if all || slices.Contains(q.Meta, "filter_count") {
-		n, err := count(true)
-		if err != nil {
-			return nil, err
-		}
-		out["filter_count"] = n
-	}
-	return out, nil
+	})
 }
 
 // keysByQuery selects the keys of the items q selects within a's rule

@@ -60,6 +60,10 @@ type Options struct {
 	ReadableFields []string
 	// Vars are the variables' values.
 	Vars Vars
+	// Table is the table that holds the collection when it is not named
+	// after it (the system collections: directus_users is hookd_users).
+	// Default "" = the collection's name.
+	Table string
 }
 
 // Statement is SQL with its bound arguments.

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -34,10 +35,11 @@ func literal(s string) string {
 }
 
 func table(c *hooks.Collection, o *Options) string {
+	name := cmp.Or(o.Table, c.Name)
 	if o.Schema != "" {
-		return pgx.Identifier{o.Schema, c.Name}.Sanitize()
+		return pgx.Identifier{o.Schema, name}.Sanitize()
 	}
-	return ident(c.Name)
+	return ident(name)
 }
 
 func isStringKind(k kind) bool { return k == kindString || k == kindBpchar || k == kindCIText }
@@ -503,6 +505,38 @@ func Count(c *hooks.Collection, q *hooks.Query, o *Options, withFilter bool) (*S
 	}
 	b := &builder{first: 1}
 	return &Statement{SQL: "SELECT count(*) FROM " + table(c, o) + " WHERE " + b.node(w), Args: b.args}, nil
+}
+
+// MetaCounts computes the counts q.Meta asks for (nil when none), running
+// each count statement with count: total_count (every item under the
+// permission rule) and filter_count (those matching filter and search too).
+func MetaCounts(c *hooks.Collection, q *hooks.Query, o *Options, count func(*Statement) (int64, error)) (map[string]any, error) {
+	if q == nil || len(q.Meta) == 0 {
+		return nil, nil
+	}
+	for _, name := range q.Meta {
+		if name != "*" && name != "total_count" && name != "filter_count" {
+			return nil, errInvalid("Unknown meta %q; use total_count or filter_count", name)
+		}
+	}
+	all := slices.Contains(q.Meta, "*")
+	out := map[string]any{}
+	for _, m := range []struct {
+		name       string
+		withFilter bool
+	}{{"total_count", false}, {"filter_count", true}} {
+		if !all && !slices.Contains(q.Meta, m.name) {
+			continue
+		}
+		stmt, err := Count(c, q, o, m.withFilter)
+		if err != nil {
+			return nil, err
+		}
+		if out[m.name], err = count(stmt); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // aggregateFuncs maps Directus's aggregate functions to SQL.
