@@ -7,8 +7,8 @@ process.on('unhandledRejection', (err) => {
 });
 
 import {
-  authentication, createDirectus, createItem, createItems, deleteItem, readItem, readItems, realtime, rest,
-  updateItem,
+  authentication, createDirectus, createItem, createItems, deleteItem, readItem, readItems, readMe, readUsers,
+  realtime, rest, updateItem,
 } from '@directus/sdk';
 
 const base = process.env.HOOKD_URL;
@@ -69,6 +69,16 @@ try {
   const code = err?.errors?.[0]?.extensions?.code;
   check(code === 'FORBIDDEN', 'readItem of a deleted item fails with FORBIDDEN', err?.errors ?? String(err));
 }
+
+// System collections take the same query language.
+const me = await client.request(readMe({ fields: ['id', 'email'] }));
+check(me.email === email && typeof me.id === 'string' && Object.keys(me).length === 2, 'readMe with fields', me);
+const users = await client.request(readUsers({
+  fields: ['id', 'email'], filter: { email: { _eq: email } }, sort: ['-email'], limit: 5,
+}));
+check(users.length === 1 && users[0].id === me.id, 'readUsers with fields, filter, sort, limit', users);
+const nobody = await client.request(readUsers({ filter: { email: { _eq: 'nobody@example.com' } } }));
+check(Array.isArray(nobody) && nobody.length === 0, 'readUsers with a filter that matches no one', nobody);
 
 // Realtime: subscribe, events, unsubscribe.
 await client.connect();

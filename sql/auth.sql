@@ -13,10 +13,10 @@ FROM hookd_users WHERE id = $1;
 SELECT id, email, password, first_name, last_name, role, status, token_hash IS NOT NULL, last_access
 FROM hookd_users WHERE id = $1 FOR UPDATE;
 
--- name: AuthUserList
--- Users in a stable order; a NULL limit means all.
-SELECT id, email, password, first_name, last_name, role, status, token_hash IS NOT NULL, last_access
-FROM hookd_users ORDER BY lower(email) NULLS LAST, id LIMIT $1 OFFSET $2;
+-- name: AuthUsersByIDs
+-- The users with these ids, in the order given (a list page's keys).
+SELECT u.id, u.email, u.password, u.first_name, u.last_name, u.role, u.status, u.token_hash IS NOT NULL, u.last_access
+FROM unnest($1::uuid[]) WITH ORDINALITY AS k(id, ord) JOIN hookd_users u ON u.id = k.id ORDER BY k.ord;
 
 -- name: AuthUserCount
 SELECT count(*) FROM hookd_users;
@@ -90,9 +90,10 @@ SELECT id, name, icon, description, admin_access, app_access FROM hookd_roles WH
 SELECT id, name, icon, description, admin_access, app_access FROM hookd_roles
 WHERE name = $1 ORDER BY id LIMIT 1;
 
--- name: AuthRoleList
-SELECT id, name, icon, description, admin_access, app_access FROM hookd_roles
-ORDER BY name, id LIMIT $1 OFFSET $2;
+-- name: AuthRolesByIDs
+-- The roles with these ids, in the order given (a list page's keys).
+SELECT r.id, r.name, r.icon, r.description, r.admin_access, r.app_access
+FROM unnest($1::uuid[]) WITH ORDINALITY AS k(id, ord) JOIN hookd_roles r ON r.id = k.id ORDER BY k.ord;
 
 -- name: AuthRoleUpdate
 UPDATE hookd_roles SET
@@ -123,9 +124,10 @@ SELECT id, role, collection, action, permissions, validation, presets, fields
 FROM hookd_permissions
 WHERE role IS NOT DISTINCT FROM $1::uuid AND collection = $2 AND action = $3;
 
--- name: AuthPermissionList
-SELECT id, role, collection, action, permissions, validation, presets, fields
-FROM hookd_permissions ORDER BY id LIMIT $1 OFFSET $2;
+-- name: AuthPermissionsByIDs
+-- The permissions with these ids, in the order given (a list page's keys).
+SELECT p.id, p.role, p.collection, p.action, p.permissions, p.validation, p.presets, p.fields
+FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, ord) JOIN hookd_permissions p ON p.id = k.id ORDER BY k.ord;
 
 -- name: AuthPermissionUpdate
 UPDATE hookd_permissions SET

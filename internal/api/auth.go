@@ -39,8 +39,9 @@ type AuthConfig struct {
 	// Default false.
 	CookieSecure bool
 	// QueryLimitDefault is the page size of /users, /roles and /permissions
-	// lists without `limit`. Default 100.
-	QueryLimitDefault int
+	// lists without `limit`. Default 100. QueryLimitMax caps `limit`
+	// (-1 or 0: no cap), as for items.
+	QueryLimitDefault, QueryLimitMax int
 }
 
 // Auth is the authentication middleware and the /auth, /users, /roles and
@@ -53,6 +54,7 @@ type Auth struct {
 	cookieTTL     time.Duration
 	cookieSecure  bool
 	limitDefault  int
+	limitMax      int
 }
 
 // NewAuth builds the middleware and routes.
@@ -71,6 +73,7 @@ func NewAuth(cfg *AuthConfig) (*Auth, error) {
 		cookieTTL:     cmp.Or(cfg.RefreshTokenTTL, 7*24*time.Hour),
 		cookieSecure:  cfg.CookieSecure,
 		limitDefault:  cmp.Or(cfg.QueryLimitDefault, 100),
+		limitMax:      cfg.QueryLimitMax,
 	}, nil
 }
 

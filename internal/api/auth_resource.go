@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/hookd/hookd/hooks"
 	"github.com/hookd/hookd/internal/auth"
+	"github.com/hookd/hookd/internal/query"
 )
 
 // sysResource serves one system collection (/users, /roles, /permissions)
@@ -21,7 +22,7 @@ type sysResource struct {
 	path       string // "/users"
 	collection string // "directus_users"
 	fields     []string
-	list       func(ctx context.Context, acc *hooks.Accountability, lp *auth.ListParams) ([]hooks.Item, error)
+	list       func(ctx context.Context, acc *hooks.Accountability, lp *auth.ListParams) ([]hooks.Item, map[string]any, error)
 	read       func(ctx context.Context, acc *hooks.Accountability, key string) (hooks.Item, error)
 	create     func(ctx context.Context, acc *hooks.Accountability, payloads []map[string]any) ([]hooks.Item, error)
 	update     func(ctx context.Context, acc *hooks.Accountability, keys []string, payload map[string]any) ([]hooks.Item, error)
@@ -34,18 +35,20 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			extra(r)
 		}
 		r.Get("/", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			lp, fields, err := a.sysQuery(r, res)
+			q, fields, err := sysListQuery(r, res)
 			if err != nil {
 				return err
 			}
-			items, err := res.list(r.Context(), AccountabilityFrom(r.Context()), lp)
+			items, meta, err := res.list(r.Context(), AccountabilityFrom(r.Context()),
+				&auth.ListParams{Query: q, DefaultLimit: a.limitDefault, MaxLimit: a.limitMax})
 			if err != nil {
 				return err
 			}
-			return writeData(w, http.StatusOK, projectItems(items, fields))
+			writeJSON(w, http.StatusOK, dataBody{Data: projectItems(items, fields), Meta: meta})
+			return nil
 		}))
 		r.Get("/{key}", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			_, fields, err := a.sysQuery(r, res)
+			fields, err := sysFields(r, res)
 			if err != nil {
 				return err
 			}
@@ -56,7 +59,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			return writeData(w, http.StatusOK, projectItem(item, fields))
 		}))
 		r.Post("/", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			fields, body, err := a.sysWriteInput(r, res)
+			fields, body, err := sysWriteInput(r, res)
 			if err != nil {
 				return err
 			}
@@ -81,7 +84,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			return hooks.InvalidPayload("The body must be an object or an array of objects")
 		}))
 		r.Patch("/{key}", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			fields, body, err := a.sysWriteInput(r, res)
+			fields, body, err := sysWriteInput(r, res)
 			if err != nil {
 				return err
 			}
@@ -96,7 +99,7 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 			return writeData(w, http.StatusOK, projectItem(items[0], fields))
 		}))
 		r.Patch("/", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			fields, body, err := a.sysWriteInput(r, res)
+			fields, body, err := sysWriteInput(r, res)
 			if err != nil {
 				return err
 			}
@@ -147,14 +150,20 @@ func (a *Auth) mountResource(s *Server, r chi.Router, res *sysResource, extra fu
 	})
 }
 
+// sysListOnly are the query parameters that select items, which only a
+// list takes: single reads and writes refuse them rather than ignore them.
+// (limit, offset and page cannot change what one item is; they are
+// ignored there, as Directus does.)
+var sysListOnly = []string{"filter", "sort", "search", "meta"}
+
 // sysUnsupported are Directus query parameters the system collections do
-// not implement: refusing them is better than silently ignoring a filter.
-var sysUnsupported = []string{"filter", "sort", "search", "meta", "aggregate", "groupBy", "deep", "alias"}
+// not implement: refusing them is better than silently ignoring them.
+var sysUnsupported = []string{"aggregate", "groupBy", "deep", "alias"}
 
 // sysWriteInput is what every system-resource write starts from: the
 // fields to answer with and the decoded body.
-func (a *Auth) sysWriteInput(r *http.Request, res *sysResource) ([]string, any, error) {
-	_, fields, err := a.sysQuery(r, res)
+func sysWriteInput(r *http.Request, res *sysResource) ([]string, any, error) {
+	fields, err := sysFields(r, res)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -165,59 +174,73 @@ func (a *Auth) sysWriteInput(r *http.Request, res *sysResource) ([]string, any, 
 	return fields, body, nil
 }
 
-// sysQuery reads limit, offset, page and fields.
-func (a *Auth) sysQuery(r *http.Request, res *sysResource) (*auth.ListParams, []string, error) {
-	q := r.URL.Query()
-	for _, p := range sysUnsupported {
-		if q.Has(p) {
-			return nil, nil, hooks.InvalidQuery(fmt.Sprintf("%q is not supported on %s", p, res.path))
+// sysListQuery parses a list's query: the Directus query language (filter,
+// search, sort, limit, offset, page, meta; the auth service checks the
+// names) and the fields to answer with.
+func sysListQuery(r *http.Request, res *sysResource) (*hooks.Query, []string, error) {
+	if err := refuseParams(r, sysUnsupported); err != nil {
+		return nil, nil, err
+	}
+	q, err := query.ParseURL(r.URL.Query())
+	if err != nil {
+		return nil, nil, err
+	}
+	fields, err := res.checkFields(q.Fields)
+	if err != nil {
+		return nil, nil, err
+	}
+	q.Fields = nil
+	return q, fields, nil
+}
+
+// sysFields reads the fields a single read or a write answers with.
+func sysFields(r *http.Request, res *sysResource) ([]string, error) {
+	if err := refuseParams(r, append(sysListOnly, sysUnsupported...)); err != nil {
+		return nil, err
+	}
+	only := url.Values{}
+	for key, values := range r.URL.Query() {
+		if base, _, _ := strings.Cut(key, "["); base == "fields" { // fields=…, fields[]=…
+			only[key] = values
 		}
 	}
-	lp := &auth.ListParams{}
-	limit := a.limitDefault
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < -1 {
-			return nil, nil, hooks.InvalidQuery(`"limit" must be a non-negative integer or -1`)
-		}
-		limit = n
+	q, err := query.ParseURL(only)
+	if err != nil {
+		return nil, err
 	}
-	if limit >= 0 {
-		lp.Limit = &limit
-	}
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return nil, nil, hooks.InvalidQuery(`"offset" must be a non-negative integer`)
-		}
-		lp.Offset = n
-	}
-	if v := q.Get("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return nil, nil, hooks.InvalidQuery(`"page" must be a positive integer`)
-		}
-		if limit >= 0 {
-			lp.Offset = (n - 1) * limit
+	return res.checkFields(q.Fields)
+}
+
+// refuseParams answers INVALID_QUERY when the request has one of names,
+// plain or in bracket form (filter[email][_eq]=…).
+func refuseParams(r *http.Request, names []string) error {
+	for key := range r.URL.Query() {
+		base, _, _ := strings.Cut(key, "[")
+		if slices.Contains(names, base) {
+			return hooks.InvalidQuery(fmt.Sprintf("%q is not supported on %s %s", base, r.Method, r.URL.Path))
 		}
 	}
+	return nil
+}
+
+// checkFields checks the names of `fields` against the collection; nil
+// means every field.
+func (res *sysResource) checkFields(names []string) ([]string, error) {
 	var fields []string
-	for _, v := range q["fields"] {
-		for _, f := range strings.Split(v, ",") {
-			f = strings.TrimSpace(f)
-			if f == "" {
-				continue
-			}
-			if f != "*" && !slices.Contains(res.fields, f) {
-				return nil, nil, hooks.InvalidQuery(fmt.Sprintf("Field %q does not exist in collection %q", f, res.collection))
-			}
-			fields = append(fields, f)
+	for _, f := range names {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
 		}
+		if f != "*" && !slices.Contains(res.fields, f) {
+			return nil, hooks.InvalidQuery(fmt.Sprintf("Field %q does not exist in collection %q", f, res.collection))
+		}
+		fields = append(fields, f)
 	}
 	if slices.Contains(fields, "*") {
 		fields = nil
 	}
-	return lp, fields, nil
+	return fields, nil
 }
 
 func projectItem(item hooks.Item, fields []string) hooks.Item {

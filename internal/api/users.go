@@ -16,7 +16,7 @@ func (a *Auth) userRoutes(s *Server, r chi.Router) {
 		update: a.svc.UserUpdateMany, delete: a.svc.UserDeleteMany}
 	a.mountResource(s, r, res, func(r chi.Router) {
 		r.Get("/me", s.Handle(func(w http.ResponseWriter, r *http.Request) error {
-			_, fields, err := a.sysQuery(r, res)
+			fields, err := sysFields(r, res)
 			if err != nil {
 				return err
 			}

@@ -177,7 +177,7 @@ func New(ctx context.Context, c *Config) (_ *App, err error) {
 	authAPI, err := api.NewAuth(&api.AuthConfig{Service: a.auth, Logger: c.Logger,
 		RefreshCookieName: cfg.RefreshCookieName, SessionCookieName: cfg.SessionCookieName,
 		RefreshTokenTTL: cfg.RefreshTokenTTL, CookieSecure: strings.HasPrefix(cfg.PublicURL, "https://"),
-		QueryLimitDefault: cfg.QueryLimitDefault})
+		QueryLimitDefault: cfg.QueryLimitDefault, QueryLimitMax: cfg.QueryLimitMax})
 	if err != nil {
 		return nil, err
 	}

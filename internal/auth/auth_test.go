@@ -410,7 +410,7 @@ func TestNonAdminsCannotManageUsersRolesOrPermissions(t *testing.T) {
 	b := setup(t, nil)
 	ctx := context.Background()
 	for _, acc := range []*hooks.Accountability{{}, {User: "u", Role: "r", App: true}} {
-		_, err := b.svc.UserList(ctx, acc, nil)
+		_, _, err := b.svc.UserList(ctx, acc, nil)
 		requireCode(t, err, "FORBIDDEN")
 		_, err = b.svc.UserCreate(ctx, acc, map[string]any{"email": "x@example.com"})
 		requireCode(t, err, "FORBIDDEN")

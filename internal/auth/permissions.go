@@ -375,7 +375,7 @@ func (s *Service) PermissionRead(ctx context.Context, acc *hooks.Accountability,
 }
 
 // PermissionList lists permissions.
-func (s *Service) PermissionList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, error) {
+func (s *Service) PermissionList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, map[string]any, error) {
 	return permissionResource.listItems(ctx, s.pool, acc, lp)
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd/hooks"
+	"github.com/hookd/hookd/internal/query"
 	"github.com/hookd/hookd/internal/store"
 )
 
@@ -18,19 +19,69 @@ type resource[K any, R any] struct {
 	noun     string
 	parseKey func(string) (K, bool)
 	byID     func(context.Context, store.Querier, K) (R, error)
-	list     func(ctx context.Context, q store.Querier, limit *int, offset int) ([]R, error)
+	byIDs    func(context.Context, store.Querier, []K) ([]R, error)
 	remove   func(context.Context, store.Querier, K) (R, error)
 	item     func(R) hooks.Item
+	// queryable is what a list's filter, sort and search may name: the
+	// table's columns that are also the collection's fields, never a
+	// password hash or a token's hash.
+	queryable *hooks.Collection
+	// table holds the records; defaultSort orders a list that names no
+	// sort, ending on the key so that pages are stable.
+	table       string
+	defaultSort []string
 }
 
 var (
 	userResource = resource[string, *store.User]{noun: "user", parseKey: parseUUIDKey,
-		byID: store.UserByID, list: store.UserList, remove: store.UserDelete, item: UserItem}
+		byID: store.UserByID, byIDs: store.UsersByIDs, remove: store.UserDelete, item: UserItem,
+		queryable: systemCollection("directus_users", []*hooks.Field{
+			{Name: "id", Type: "uuid", DBType: "uuid"},
+			{Name: "email", Type: "text", DBType: "text", Nullable: true},
+			{Name: "first_name", Type: "text", DBType: "text", Nullable: true},
+			{Name: "last_name", Type: "text", DBType: "text", Nullable: true},
+			{Name: "role", Type: "uuid", DBType: "uuid", Nullable: true},
+			{Name: "status", Type: "text", DBType: "text"},
+			{Name: "last_access", Type: "timestamp", DBType: "timestamp with time zone", Nullable: true},
+		}),
+		table: "hookd_users", defaultSort: []string{"email", "id"}}
 	roleResource = resource[string, *store.Role]{noun: "role", parseKey: parseUUIDKey,
-		byID: store.RoleByID, list: store.RoleList, remove: store.RoleDelete, item: RoleItem}
+		byID: store.RoleByID, byIDs: store.RolesByIDs, remove: store.RoleDelete, item: RoleItem,
+		queryable: systemCollection("directus_roles", []*hooks.Field{
+			{Name: "id", Type: "uuid", DBType: "uuid"},
+			{Name: "name", Type: "text", DBType: "text"},
+			{Name: "icon", Type: "text", DBType: "text"},
+			{Name: "description", Type: "text", DBType: "text", Nullable: true},
+			{Name: "admin_access", Type: "boolean", DBType: "boolean"},
+			{Name: "app_access", Type: "boolean", DBType: "boolean"},
+		}),
+		table: "hookd_roles", defaultSort: []string{"name", "id"}}
 	permissionResource = resource[int64, *store.Permission]{noun: "permission", parseKey: parsePermissionKey,
-		byID: store.PermissionByID, list: store.PermissionList, remove: store.PermissionDelete, item: PermissionItem}
+		byID: store.PermissionByID, byIDs: store.PermissionsByIDs, remove: store.PermissionDelete, item: PermissionItem,
+		queryable: systemCollection("directus_permissions", []*hooks.Field{
+			{Name: "id", Type: "bigInteger", DBType: "bigint"},
+			{Name: "role", Type: "uuid", DBType: "uuid", Nullable: true},
+			{Name: "collection", Type: "text", DBType: "text"},
+			{Name: "action", Type: "text", DBType: "text"},
+			{Name: "permissions", Type: "json", DBType: "jsonb", Nullable: true},
+			{Name: "validation", Type: "json", DBType: "jsonb", Nullable: true},
+			{Name: "presets", Type: "json", DBType: "jsonb", Nullable: true},
+			{Name: "fields", Type: "csv", DBType: "text[]", Nullable: true},
+		}),
+		table: "hookd_permissions", defaultSort: []string{"id"}}
 )
+
+// systemCollection describes a system collection to the query compiler;
+// its first field is the primary key.
+func systemCollection(name string, fields []*hooks.Field) *hooks.Collection {
+	c := &hooks.Collection{Name: name, PrimaryKey: fields[0].Name, Fields: map[string]*hooks.Field{}, System: true}
+	fields[0].IsPrimaryKey = true
+	for _, f := range fields {
+		c.Fields[f.Name] = f
+		c.FieldOrder = append(c.FieldOrder, f.Name)
+	}
+	return c
+}
 
 // ids parses the keys of a write; a malformed key answers like a missing
 // record.
@@ -65,21 +116,53 @@ func (r resource[K, R]) read(ctx context.Context, q store.Querier, acc *hooks.Ac
 	return r.item(rec), nil
 }
 
-// listItems returns a page of records (admins only).
-func (r resource[K, R]) listItems(ctx context.Context, q store.Querier, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, error) {
+// listItems returns the page of records lp's query selects (filter,
+// search, sort, limit, offset, page) and the meta counts it asks for
+// (admins only).
+func (r resource[K, R]) listItems(ctx context.Context, q store.Querier, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, map[string]any, error) {
 	if err := requireAdmin(acc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lp = lp.orDefault()
-	recs, err := r.list(ctx, q, lp.Limit, lp.Offset)
+	var qq hooks.Query
+	if lp.Query != nil {
+		qq = *lp.Query
+	}
+	if len(qq.Aggregate) > 0 || len(qq.GroupBy) > 0 {
+		return nil, nil, hooks.InvalidQuery(fmt.Sprintf("aggregate and groupBy are not supported on %s", r.queryable.Name))
+	}
+	if len(qq.Sort) == 0 {
+		qq.Sort = r.defaultSort
+	}
+	o := &query.Options{Table: r.table, DefaultLimit: lp.DefaultLimit, MaxLimit: lp.MaxLimit,
+		Vars: query.Vars{CurrentUser: acc.User, CurrentRole: acc.Role}}
+	stmt, err := query.Keys(r.queryable, &qq, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	ids, err := store.Column[K](ctx, q, stmt.SQL, stmt.Args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing %ss: %w", r.noun, err)
+	}
+	recs, err := r.byIDs(ctx, q, ids)
+	if err != nil {
+		return nil, nil, err
 	}
 	out := make([]hooks.Item, len(recs))
 	for i, rec := range recs {
 		out[i] = r.item(rec)
 	}
-	return out, nil
+	meta, err := query.MetaCounts(r.queryable, &qq, o, func(stmt *query.Statement) (int64, error) {
+		var n int64
+		if err := store.ItemsScalar(ctx, q, &n, stmt.SQL, stmt.Args...); err != nil {
+			return 0, fmt.Errorf("counting %ss: %w", r.noun, err)
+		}
+		return n, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, meta, nil
 }
 
 // deleteChanges deletes each record in tx and records its old image for

@@ -179,6 +179,6 @@ func (s *Service) RoleRead(ctx context.Context, acc *hooks.Accountability, key s
 }
 
 // RoleList lists roles.
-func (s *Service) RoleList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, error) {
+func (s *Service) RoleList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, map[string]any, error) {
 	return roleResource.listItems(ctx, s.pool, acc, lp)
 }

@@ -314,12 +314,15 @@ func (s *Service) writeTx(ctx context.Context, tx pgx.Tx, w *write) ([]change, e
 	return changes, nil
 }
 
-// ListParams pages a list.
+// ListParams selects a page of a system collection.
 type ListParams struct {
-	// Limit is the page size; nil = all.
-	Limit *int
-	// Offset skips rows.
-	Offset int
+	// Query gives filter, search, sort (default: a stable order per
+	// collection), limit, offset, page and meta; fields are the caller's
+	// to apply. Aggregate and groupBy are refused. nil = the first page.
+	Query *hooks.Query
+	// DefaultLimit is the page size when Query sets none (default 100);
+	// MaxLimit caps it (0 = no cap), as query.Options says.
+	DefaultLimit, MaxLimit int
 }
 
 func (p *ListParams) orDefault() *ListParams {

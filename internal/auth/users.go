@@ -342,7 +342,7 @@ func (s *Service) UserMe(ctx context.Context, acc *hooks.Accountability) (hooks.
 }
 
 // UserList lists users.
-func (s *Service) UserList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, error) {
+func (s *Service) UserList(ctx context.Context, acc *hooks.Accountability, lp *ListParams) ([]hooks.Item, map[string]any, error) {
 	return userResource.listItems(ctx, s.pool, acc, lp)
 }
 

@@ -173,17 +173,24 @@ func UserByIDForUpdateTx(ctx context.Context, tx pgx.Tx, id string) (*User, erro
 	return scanUser(tx.QueryRow(ctx, hsql.Query("AuthUserByIDForUpdate"), id))
 }
 
-// UserList returns users in a stable order; limit nil = all.
-func UserList(ctx context.Context, q Querier, limit *int, offset int) ([]*User, error) {
-	rows, err := q.Query(ctx, hsql.Query("AuthUserList"), limit, offset)
+// UsersByIDs returns the users with these ids in that order, skipping
+// ids that have none.
+func UsersByIDs(ctx context.Context, q Querier, ids []string) ([]*User, error) {
+	return byIDs(ctx, q, "AuthUsersByIDs", ids, scanUser)
+}
+
+// byIDs runs one of the *ByIDs queries, which take the ids as an array
+// and keep their order.
+func byIDs[K, R any](ctx context.Context, q Querier, name string, ids []K, scan func(pgx.Row) (R, error)) ([]R, error) {
+	rows, err := q.Query(ctx, hsql.Query(name), ids)
 	if err != nil {
 		return nil, Translate(err)
 	}
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*User, error) { return scanUser(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (R, error) { return scan(row) })
 	if err != nil {
 		return nil, Translate(err)
 	}
-	return users, nil
+	return out, nil
 }
 
 // UserCount counts users.
@@ -277,17 +284,10 @@ func RoleByName(ctx context.Context, q Querier, name string) (*Role, error) {
 	return scanRole(q.QueryRow(ctx, hsql.Query("AuthRoleByName"), name))
 }
 
-// RoleList returns roles by name; limit nil = all.
-func RoleList(ctx context.Context, q Querier, limit *int, offset int) ([]*Role, error) {
-	rows, err := q.Query(ctx, hsql.Query("AuthRoleList"), limit, offset)
-	if err != nil {
-		return nil, Translate(err)
-	}
-	roles, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Role, error) { return scanRole(row) })
-	if err != nil {
-		return nil, Translate(err)
-	}
-	return roles, nil
+// RolesByIDs returns the roles with these ids in that order, skipping ids
+// that have none.
+func RolesByIDs(ctx context.Context, q Querier, ids []string) ([]*Role, error) {
+	return byIDs(ctx, q, "AuthRolesByIDs", ids, scanRole)
 }
 
 // RoleUpdate changes the columns set in p.
@@ -346,17 +346,10 @@ func PermissionFind(ctx context.Context, q Querier, role *string, collection, ac
 	return scanPermission(q.QueryRow(ctx, hsql.Query("AuthPermissionFind"), role, collection, action))
 }
 
-// PermissionList returns permissions by id; limit nil = all.
-func PermissionList(ctx context.Context, q Querier, limit *int, offset int) ([]*Permission, error) {
-	rows, err := q.Query(ctx, hsql.Query("AuthPermissionList"), limit, offset)
-	if err != nil {
-		return nil, Translate(err)
-	}
-	perms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Permission, error) { return scanPermission(row) })
-	if err != nil {
-		return nil, Translate(err)
-	}
-	return perms, nil
+// PermissionsByIDs returns the permissions with these ids in that order,
+// skipping ids that have none.
+func PermissionsByIDs(ctx context.Context, q Querier, ids []int64) ([]*Permission, error) {
+	return byIDs(ctx, q, "AuthPermissionsByIDs", ids, scanPermission)
 }
 
 // PermissionUpdate changes the columns set in p.

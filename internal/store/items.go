@@ -300,6 +300,20 @@ func ItemsScalar(ctx context.Context, q Querier, dest any, sql string, args ...a
 	return nil
 }
 
+// Column runs sql, which selects one column, and returns its values in
+// order (the keys a compiled query selects).
+func Column[T any](ctx context.Context, q Querier, sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translateItem(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
+	if err != nil {
+		return nil, translateItem(err)
+	}
+	return out, nil
+}
+
 // translateItem is Translate plus the errors only client-supplied item
 // values cause, which Translate leaves without a useful message: a value
 // Postgres cannot parse as the column's type, and a value for a column the
