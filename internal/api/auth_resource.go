@@ -223,24 +223,18 @@ func refuseParams(r *http.Request, names []string) error {
 	return nil
 }
 
-// checkFields checks the names of `fields` against the collection; nil
-// means every field.
+// checkFields checks the names of `fields` (as query.ParseURL gives them:
+// trimmed, none empty) against the collection; nil means every field.
 func (res *sysResource) checkFields(names []string) ([]string, error) {
-	var fields []string
 	for _, f := range names {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
 		if f != "*" && !slices.Contains(res.fields, f) {
 			return nil, hooks.InvalidQuery(fmt.Sprintf("Field %q does not exist in collection %q", f, res.collection))
 		}
-		fields = append(fields, f)
 	}
-	if slices.Contains(fields, "*") {
-		fields = nil
+	if slices.Contains(names, "*") {
+		return nil, nil
 	}
-	return fields, nil
+	return names, nil
 }
 
 func projectItem(item hooks.Item, fields []string) hooks.Item {
