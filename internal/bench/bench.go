@@ -106,6 +106,10 @@ type Result struct {
 	Rounds   int
 	// Pgbench is pgbench's INSERT tps per round.
 	Pgbench []float64
+	// PgbenchCPU and PostCPU are the CPU an INSERT of the pgbench phase
+	// and a create of the POST phase without hooks cost, per round (empty
+	// when /proc does not show the database's processes).
+	PgbenchCPU, PostCPU []CPUPerRequest
 	// PgbenchEvent is pgbench running the API's insert+event statement per
 	// round (only with Config.EventStatement).
 	PgbenchEvent []float64
@@ -180,6 +184,16 @@ func (r *Result) Table() string {
 	row("POST no hooks req/s (median; per round)", "%.0f; %s", median(r.Post), rates(r.Post))
 	row("POST 1 filter + 2 actions req/s (median; per round)", "%.0f; %s", median(r.PostHooks), rates(r.PostHooks))
 	row("POST no hooks / pgbench (median of rounds; per round)", "%.2f; %s", r.PostRatio(), ratios(r.Post, r.Pgbench))
+	if len(r.PgbenchCPU) > 0 && len(r.PostCPU) > 0 {
+		insert, create := medianCPU(r.PgbenchCPU), medianCPU(r.PostCPU)
+		row("CPU per pgbench INSERT (median of rounds)", "%s", insert)
+		label := "CPU per POST no hooks (median of rounds)"
+		if r.Client == ClientGo {
+			label = "CPU per POST no hooks (median; the Go client is in the hookd process)"
+		}
+		row(label, "%s", create)
+		row("CPU per INSERT / CPU per POST", "%.2f", ratio(float64(insert.Total()), float64(create.Total())))
+	}
 	row("POST hooks / POST no hooks (median of rounds; per round)", "%.2f; %s", r.HooksRatio(),
 		ratios(r.PostHooks, r.Post))
 	row("POST no hooks p50 / p99", "%s / %s", ms(r.PostP50), ms(r.PostP99))
@@ -340,10 +354,15 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	clock := newCPUClock(ctx, plain)
 	for round := range c.Rounds {
+		cpuBefore, measured := clock.sample()
 		tps, err := runPgbench(ctx, pgbench, c.DatabaseURL, plainScript, c.Clients, seconds)
 		if err != nil {
 			return nil, err
+		}
+		if cpuAfter, ok := clock.sample(); measured && ok {
+			res.PgbenchCPU = append(res.PgbenchCPU, perRequest(cpuBefore, cpuAfter, tps*float64(seconds)))
 		}
 		res.Pgbench = append(res.Pgbench, tps)
 		c.Logger.InfoContext(ctx, "pgbench INSERT", slog.Int("round", round), slog.Float64("tps", tps))
@@ -358,6 +377,7 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
+			cpuBefore, measured := clock.sample()
 			st, err := load(ctx, a.Addr(), c.Clients, c.Phase, post)
 			if err != nil {
 				return nil, err
@@ -365,6 +385,9 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			after, err := settledCounts(ctx, plain, hooked)
 			if err != nil {
 				return nil, err
+			}
+			if cpuAfter, ok := clock.sample(); measured && ok && a == plain {
+				res.PostCPU = append(res.PostCPU, perRequest(cpuBefore, cpuAfter, float64(after.articles-before.articles)))
 			}
 			res.EventsAdded += after.events - before.events
 			if a == plain {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,6 +110,17 @@ func smoke(t *testing.T, client string) {
 	require.Zero(t, res.JobsNotCompleted)
 	require.Positive(t, res.HooksPerSecond())
 	require.Contains(t, res.Table(), "POST hooks / POST no hooks")
+	// The project's own cluster runs on this machine, so /proc shows what
+	// each side spent (a DATABASE_URL may name a server elsewhere).
+	if runtime.GOOS == "linux" && os.Getenv("DATABASE_URL") == "" {
+		require.Len(t, res.PgbenchCPU, 1)
+		require.Len(t, res.PostCPU, 1)
+		require.Positive(t, res.PgbenchCPU[0].Postgres)
+		require.Positive(t, res.PgbenchCPU[0].Client, "pgbench's CPU, reaped")
+		require.Positive(t, res.PostCPU[0].Postgres)
+		require.Positive(t, res.PostCPU[0].Server)
+		require.Contains(t, res.Table(), "CPU per INSERT / CPU per POST")
+	}
 	require.Regexp(t, `(?m)^HTTP load client +`+client+`$`, res.Table())
 }
 
