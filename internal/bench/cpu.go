@@ -50,7 +50,7 @@ func newCPUClock(ctx context.Context, a *app.App) cpuClock {
 	if comm != "postgres" || len(f) < 2 {
 		return cpuClock{}
 	}
-	parent, _ := strconv.Atoi(f[1])
+	parent := int(field(f, 1))
 	if comm, _ := procStat(parent); comm != "postgres" {
 		return cpuClock{}
 	}
